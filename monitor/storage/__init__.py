@@ -1,0 +1,1 @@
+"""PostgreSQL storage: the schema, the engine, and the queries that read and write it."""

@@ -1,0 +1,159 @@
+"""The one schema source. Alembic migrations create these tables; nothing else does.
+
+Prediction logs keep features as typed arrays, not JSONB: ``num`` holds the numeric features and
+``cat`` the categorical ones, each in the order fixed by the model's feature schema
+(``models.features``, append-only). See docs/architecture.md for the measurements behind it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+TS = TIMESTAMP(timezone=True)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("task", Text, nullable=False, server_default="classification"),
+    # [{"name": "amount", "kind": "numeric"}, ...]; position among its kind = array index
+    Column("features", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("prediction_kind", Text, nullable=True),
+    Column("config", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("updated_at", TS, nullable=False, server_default=func.now()),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("model_id", Integer, nullable=False),
+    Column("model_version", Text, nullable=False, server_default=""),
+    Column("prediction_id", Text, nullable=True),
+    Column("ts", TS, nullable=False),
+    Column("received_at", TS, nullable=False, server_default=func.now()),
+    Column("num", ARRAY(Double), nullable=True),
+    Column("cat", ARRAY(Text), nullable=True),
+    Column("prediction", Double, nullable=True),
+    Column("prediction_text", Text, nullable=True),
+    Column("latency_ms", Double, nullable=True),
+    Column("status", Text, nullable=False, server_default="ok"),
+    Column("variant", Text, nullable=False, server_default="production"),
+    Column("gpu_seconds", Double, nullable=True),
+    Column("tokens_in", Integer, nullable=True),
+    Column("tokens_out", Integer, nullable=True),
+    # whatever the client sent that has no typed home: unknown features, extra fields
+    Column("extra", JSONB, nullable=True),
+    Index("ix_predictions_model_ts", "model_id", "ts"),
+    postgresql_partition_by="RANGE (ts)",
+)
+
+# Uniqueness of (model, prediction_id) across all partitions: a partitioned table can only
+# enforce keys that contain the partition column, so ingest claims ids here first.
+prediction_keys = Table(
+    "prediction_keys",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("prediction_id", Text, primary_key=True),
+    Column("ts", TS, nullable=False),
+    Index("ix_prediction_keys_ts", "ts", postgresql_using="brin"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("prediction_id", Text, primary_key=True),
+    Column("label", Double, nullable=True),
+    Column("label_text", Text, nullable=True),
+    Column("ts", TS, nullable=False),
+    Column("received_at", TS, nullable=False, server_default=func.now()),
+)
+
+reference_sets = Table(
+    "reference_sets",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("model_version", Text, nullable=False, server_default=""),
+    Column("source", Text, nullable=False),  # "upload" | "window"
+    Column("window_from", TS, nullable=True),
+    Column("window_to", TS, nullable=True),
+    Column("row_count", BigInteger, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Index(
+        "uq_reference_sets_active",
+        "model_id",
+        "model_version",
+        unique=True,
+        postgresql_where=text("active"),
+    ),
+)
+
+reference_rows = Table(
+    "reference_rows",
+    metadata,
+    Column(
+        "reference_id",
+        Integer,
+        ForeignKey("reference_sets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("num", ARRAY(Double), nullable=True),
+    Column("cat", ARRAY(Text), nullable=True),
+    Column("prediction", Double, nullable=True),
+    Column("prediction_text", Text, nullable=True),
+    Column("label", Double, nullable=True),
+    Column("label_text", Text, nullable=True),
+    Index("ix_reference_rows_reference_id", "reference_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("model_version", Text, nullable=False, server_default=""),
+    Column("kind", Text, nullable=False),  # deployed | rolled_back | model_loaded
+    Column("ts", TS, nullable=False),
+    Column("load_seconds", Double, nullable=True),
+    Column("variant", Text, nullable=True),
+    Column("details", JSONB, nullable=True),
+    Index("ix_events_model_ts", "model_id", "ts"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("token_sha256", Text, nullable=False, unique=True),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("revoked_at", TS, nullable=True),
+)
