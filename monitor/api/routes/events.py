@@ -1,0 +1,31 @@
+"""POST /v1/events: deployments, rollbacks, model loads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from monitor.api.deps import ServicesDep, require_writer
+from monitor.schemas import EventIn
+from monitor.storage.engine import translate_errors
+from monitor.storage.events import add_event
+
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_writer)])
+
+
+@router.post("/events", status_code=201, summary="Record a deployment event")
+def post_event(event: EventIn, svc: ServicesDep) -> dict[str, Any]:
+    with translate_errors(), svc.engine.begin() as conn:
+        record = svc.models.ensure_in(conn, event.model)
+        event_id = add_event(
+            conn,
+            record.id,
+            kind=event.event,
+            version=event.model_version,
+            variant=event.variant,
+            ts=event.timestamp,
+            load_seconds=event.load_seconds,
+            details=event.details,
+        )
+    return {"id": event_id, "model": event.model, "event": event.event}

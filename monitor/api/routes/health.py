@@ -1,0 +1,44 @@
+"""Liveness, readiness and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from monitor.api.deps import ServicesDep
+from monitor.errors import StorageError
+from monitor.storage import migrate
+from monitor.storage.engine import translate_errors
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: database reachable and migrations at head")
+def readyz(svc: ServicesDep) -> Any:
+    try:
+        with translate_errors(), svc.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        at_head = migrate.is_at_head(svc.engine)
+    except StorageError as exc:
+        return JSONResponse(
+            {"status": "unavailable", "database": str(exc)},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    if not at_head:
+        return JSONResponse({"status": "migrations pending"}, status_code=503)
+    return {"status": "ready"}
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+def metrics(svc: ServicesDep) -> Response:
+    return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,91 @@
+"""Model configuration, summaries and reference data sets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from monitor.api.deps import ServicesDep, read_body, require_writer, services
+from monitor.errors import Problem, ValidationFailed
+from monitor.ingest.decode import decode_json, media_type
+from monitor.ingest.files import format_for_media, read_bytes
+from monitor.ingest.names import MODEL_NAME
+from monitor.schemas import ModelConfig, WindowRef
+from monitor.storage.engine import translate_errors
+from monitor.storage.events import recent_events
+from monitor.storage.references import active_set
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
+
+
+@router.put("/{model}", dependencies=[Depends(require_writer)], summary="Create or update a model")
+def put_model(
+    model: ModelName, config: ModelConfig, svc: ServicesDep, response: Response
+) -> dict[str, Any]:
+    record, created = svc.models.put(
+        model,
+        task=config.task,
+        schema=config.schema(),
+        prediction_kind=config.prediction_kind,
+        config=config.stored_config(),
+    )
+    response.status_code = 201 if created else 200
+    return record.summary()
+
+
+@router.get("", summary="All models")
+def list_models(svc: ServicesDep) -> dict[str, Any]:
+    return {"models": [m.summary() for m in svc.models.list()]}
+
+
+@router.get("/{model}", summary="A model's configuration and latest results")
+def get_model(model: ModelName, svc: ServicesDep) -> dict[str, Any]:
+    record = svc.models.require(model)
+    body = record.summary()
+    with translate_errors(), svc.engine.connect() as conn:
+        ref = active_set(conn, record.id, "")
+        body["reference"] = (
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in ref.items()}
+            if ref
+            else None
+        )
+        body["events"] = recent_events(conn, record.id, limit=10)
+    body["results"] = svc.summaries(record) if svc.summaries else None
+    return body
+
+
+def _window(body: bytes) -> WindowRef:
+    try:
+        return WindowRef.model_validate(decode_json(body))
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "a window reference needs 'from' and 'to' timestamps",
+            [Problem(e["msg"], field=".".join(str(p) for p in e["loc"])) for e in exc.errors()],
+        ) from exc
+
+
+@router.post(
+    "/{model}/reference",
+    dependencies=[Depends(require_writer)],
+    status_code=201,
+    summary="Set the reference data set (CSV, Parquet, NDJSON) or freeze a window",
+)
+async def post_reference(
+    model: ModelName, request: Request, version: Annotated[str, Query(max_length=64)] = ""
+) -> dict[str, Any]:
+    svc = services(request)
+    body = await read_body(request, svc.settings.max_body_bytes)
+    kind = media_type(request.headers.get("content-type"))
+
+    def work() -> dict[str, Any]:
+        if kind == "application/json":
+            window = _window(body)
+            return svc.references.freeze_window(model, version, window.start, window.end).as_body()
+        chunks = read_bytes(body, format_for_media(kind))
+        return svc.references.upload(model, version, chunks).as_body()
+
+    return await run_in_threadpool(work)

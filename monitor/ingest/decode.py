@@ -1,0 +1,65 @@
+"""Turn request bodies into lists of JSON records, in bulk (orjson), naming what is malformed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from monitor.errors import MalformedBody, Problem, UnsupportedMediaType
+
+JSON = "application/json"
+NDJSON = (
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/json-lines",
+)
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"body is not valid JSON: {exc}") from exc
+
+
+def decode_ndjson(body: bytes) -> list[Any]:
+    records: list[Any] = []
+    problems: list[Problem] = []
+    for index, line in enumerate(l for l in body.split(b"\n") if l.strip()):
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            problems.append(Problem(f"not valid JSON: {exc}", index=index))
+    if problems:
+        raise MalformedBody(f"{len(problems)} NDJSON line(s) are not valid JSON", problems)
+    return records
+
+
+def decode_batch(body: bytes, content_type: str | None, key: str) -> list[Any]:
+    """A JSON body ``{key: [...]}`` (or a bare list) or NDJSON, as a list of records."""
+    kind = media_type(content_type)
+    if kind in NDJSON:
+        return decode_ndjson(body)
+    if kind != JSON:
+        raise UnsupportedMediaType(
+            f"content type {kind or '(none)'!r} is not accepted; "
+            f"send {JSON} or application/x-ndjson"
+        )
+    doc = decode_json(body)
+    if isinstance(doc, dict):
+        if key not in doc:
+            raise MalformedBody(
+                f"JSON body must have a {key!r} list", [Problem("missing", field=key)]
+            )
+        doc = doc[key]
+    if not isinstance(doc, list):
+        raise MalformedBody(
+            f"{key!r} must be a list of records", [Problem("not a list", field=key)]
+        )
+    return doc

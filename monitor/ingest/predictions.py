@@ -1,0 +1,391 @@
+"""Check prediction-log records and turn them into typed rows for COPY.
+
+Every problem of every record is collected, so one 422 answer names them all; nothing is
+written unless the whole batch is clean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.errors import Problem
+from monitor.ingest.names import feature_name_problem, label_value_problem, model_name_problem
+from monitor.ingest.schema import FeatureSchema
+
+KNOWN_FIELDS = frozenset(
+    {
+        "prediction_id",
+        "model",
+        "model_version",
+        "timestamp",
+        "features",
+        "prediction",
+        "latency_ms",
+        "status",
+        "variant",
+        "gpu_seconds",
+        "tokens_in",
+        "tokens_out",
+    }
+)
+MAX_ID_LENGTH = 256
+
+# (model_id, model_version, prediction_id, ts, num, cat, prediction, prediction_text,
+#  latency_ms, status, variant, gpu_seconds, tokens_in, tokens_out, extra)
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_features: int = 1_000
+    max_string_length: int = 1_024
+    retention_days: int = 30
+    max_future_seconds: int = 3_600
+
+
+@dataclass
+class ModelBatch:
+    """The records of one model within a request, with their positions in the request."""
+
+    model: str
+    indexes: list[int] = field(default_factory=list)
+    records: list[Mapping[str, Any]] = field(default_factory=list)
+
+    def features(self) -> list[Mapping[str, Any]]:
+        return [r["features"] for r in self.records]
+
+
+def group_by_model(
+    records: Sequence[Any], limits: Limits
+) -> tuple[dict[str, ModelBatch], list[Problem]]:
+    """First pass: the shape every record must have before we can look at its model."""
+    batches: dict[str, ModelBatch] = {}
+    problems: list[Problem] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            problems.append(Problem("record must be a JSON object", index=index))
+            continue
+        model = record.get("model")
+        bad = "is required" if model is None else model_name_problem(model)
+        if bad:
+            problems.append(Problem(bad, index=index, field="model"))
+        features = record.get("features")
+        if not isinstance(features, dict):
+            problem = "is required" if features is None else "must be an object of name: value"
+            problems.append(Problem(problem, index=index, field="features"))
+        elif len(features) > limits.max_features:
+            problems.append(
+                Problem(
+                    f"has {len(features)} features; the limit is {limits.max_features}",
+                    index=index,
+                    field="features",
+                )
+            )
+        if bad or not isinstance(features, dict):
+            continue
+        batch = batches.setdefault(model, ModelBatch(model))
+        batch.indexes.append(index)
+        batch.records.append(record)
+    return batches, problems
+
+
+def parse_timestamp(value: object, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, str):
+        ts = datetime.fromisoformat(value)
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return datetime.fromtimestamp(value, UTC)
+    raise ValueError("must be an ISO 8601 string or epoch seconds")
+
+
+class RecordChecker:
+    """Second pass, per model: typed arrays, optional fields, limits."""
+
+    def __init__(
+        self,
+        model_id: int,
+        schema: FeatureSchema,
+        limits: Limits,
+        now: datetime,
+        reject_unknown: bool,
+    ) -> None:
+        self.model_id = model_id
+        self.num_index = schema.num_index
+        self.cat_index = schema.cat_index
+        self.limits = limits
+        self.now = now
+        self.oldest = now - timedelta(days=limits.retention_days)
+        self.newest = now + timedelta(seconds=limits.max_future_seconds)
+        self.reject_unknown = reject_unknown
+
+    def row(self, index: int, rec: Mapping[str, Any], problems: list[Problem]) -> Row | None:
+        start = len(problems)
+        num: list[float | None] = [None] * len(self.num_index)
+        cat: list[str | None] = [None] * len(self.cat_index)
+        unknown = self.features(index, rec["features"], num, cat, problems)
+        extra: dict[str, Any] = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
+        if unknown:
+            extra["unknown_features"] = unknown
+        ts = self._timestamp(index, rec.get("timestamp"), problems)
+        prediction, prediction_text = self._prediction(
+            index, rec.get("prediction"), extra, problems
+        )
+        row = (
+            self.model_id,
+            self._label(index, rec, "model_version", "", problems),
+            self._prediction_id(index, rec.get("prediction_id"), problems),
+            ts,
+            num or None,
+            cat or None,
+            prediction,
+            prediction_text,
+            self._number(index, rec, "latency_ms", problems),
+            self._label(index, rec, "status", "ok", problems),
+            self._label(index, rec, "variant", "production", problems),
+            self._number(index, rec, "gpu_seconds", problems),
+            self._count(index, rec, "tokens_in", problems),
+            self._count(index, rec, "tokens_out", problems),
+            extra or None,
+        )
+        return row if len(problems) == start else None
+
+    def features(
+        self,
+        index: int,
+        features: Mapping[str, Any],
+        num: list[float | None],
+        cat: list[str | None],
+        problems: list[Problem],
+    ) -> dict[str, Any]:
+        """Fill ``num``/``cat`` in schema order; return the features the schema does not know."""
+        unknown: dict[str, Any] = {}
+        for name, value in features.items():
+            pos = self.num_index.get(name)
+            if pos is not None:
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    problems.append(
+                        Problem(
+                            f"expected a number, got {type(value).__name__}",
+                            index=index,
+                            field=f"features.{name}",
+                        )
+                    )
+                elif not math.isfinite(value):
+                    problems.append(
+                        Problem(
+                            "must be finite (no NaN or infinity); send null for missing",
+                            index=index,
+                            field=f"features.{name}",
+                        )
+                    )
+                else:
+                    num[pos] = float(value)
+                continue
+            pos = self.cat_index.get(name)
+            if pos is not None:
+                if value is None:
+                    continue
+                text = self._category(value)
+                if text is None:
+                    problems.append(
+                        Problem(
+                            f"expected a string, got {type(value).__name__}",
+                            index=index,
+                            field=f"features.{name}",
+                        )
+                    )
+                elif len(text) > self.limits.max_string_length:
+                    problems.append(
+                        Problem(
+                            f"is {len(text)} characters; the limit is "
+                            f"{self.limits.max_string_length}",
+                            index=index,
+                            field=f"features.{name}",
+                        )
+                    )
+                else:
+                    cat[pos] = text
+                continue
+            self._unknown(index, name, value, unknown, problems)
+        return unknown
+
+    def _unknown(
+        self, index: int, name: str, value: Any, unknown: dict[str, Any], problems: list[Problem]
+    ) -> None:
+        where = f"features.{name}"
+        bad = feature_name_problem(name)
+        if bad:
+            problems.append(Problem(bad, index=index, field=where))
+        elif self.reject_unknown:
+            problems.append(
+                Problem("is not in the model's feature schema", index=index, field=where)
+            )
+        elif isinstance(value, dict | list):
+            problems.append(
+                Problem(
+                    "feature values must be numbers, strings, booleans or null",
+                    index=index,
+                    field=where,
+                )
+            )
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                Problem("must be finite (no NaN or infinity)", index=index, field=where)
+            )
+        elif isinstance(value, str) and len(value) > self.limits.max_string_length:
+            problems.append(Problem("string too long", index=index, field=where))
+        else:
+            unknown[name] = value
+
+    @staticmethod
+    def _category(value: Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        return None
+
+    def _timestamp(self, index: int, value: object, problems: list[Problem]) -> datetime:
+        try:
+            ts = parse_timestamp(value, self.now)
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
+            problems.append(
+                Problem(
+                    str(exc) if isinstance(exc, ValueError) else "invalid timestamp",
+                    index=index,
+                    field="timestamp",
+                )
+            )
+            return self.now
+        if ts < self.oldest:
+            problems.append(
+                Problem(
+                    f"is older than the retention period ({self.limits.retention_days} days)",
+                    index=index,
+                    field="timestamp",
+                )
+            )
+        elif ts > self.newest:
+            problems.append(Problem("is in the future", index=index, field="timestamp"))
+        return ts
+
+    def _prediction(
+        self, index: int, value: object, extra: dict[str, Any], problems: list[Problem]
+    ) -> tuple[float | None, str | None]:
+        if value is None:
+            return None, None
+        if isinstance(value, bool):
+            return (1.0 if value else 0.0), None
+        if isinstance(value, int | float):
+            if not math.isfinite(value):
+                problems.append(Problem("must be finite", index=index, field="prediction"))
+                return None, None
+            return float(value), None
+        if isinstance(value, str):
+            if len(value) > self.limits.max_string_length:
+                problems.append(Problem("string too long", index=index, field="prediction"))
+            return None, value
+        extra["prediction"] = value  # structured output (scores per class, LLM payload): kept raw
+        return None, None
+
+    def _number(
+        self, index: int, rec: Mapping[str, Any], key: str, problems: list[Problem]
+    ) -> float | None:
+        value = rec.get(key)
+        if value is None:
+            return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            problems.append(Problem("must be a finite number >= 0", index=index, field=key))
+            return None
+        return float(value)
+
+    def _count(
+        self, index: int, rec: Mapping[str, Any], key: str, problems: list[Problem]
+    ) -> int | None:
+        value = rec.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+            problems.append(Problem("must be a whole number >= 0", index=index, field=key))
+            return None
+        return value
+
+    def _label(
+        self, index: int, rec: Mapping[str, Any], key: str, default: str, problems: list[Problem]
+    ) -> str:
+        value = rec.get(key)
+        if value is None:
+            return default
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            problems.append(Problem("must be a string", index=index, field=key))
+            return default
+        bad = label_value_problem(value)
+        if bad:
+            problems.append(Problem(bad, index=index, field=key))
+        return value
+
+    def _prediction_id(self, index: int, value: object, problems: list[Problem]) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+            problems.append(
+                Problem(
+                    f"must be a non-empty string of at most {MAX_ID_LENGTH} characters",
+                    index=index,
+                    field="prediction_id",
+                )
+            )
+            return None
+        return value
+
+
+def typed_rows(
+    batch: ModelBatch,
+    model_id: int,
+    schema: FeatureSchema,
+    limits: Limits,
+    now: datetime,
+    *,
+    reject_unknown: bool = False,
+) -> tuple[list[Row], list[Problem]]:
+    checker = RecordChecker(model_id, schema, limits, now, reject_unknown)
+    rows: list[Row] = []
+    problems: list[Problem] = []
+    for index, record in zip(batch.indexes, batch.records, strict=True):
+        row = checker.row(index, record, problems)
+        if row is not None:
+            rows.append(row)
+    return rows, problems
+
+
+def first_per_id(rows: Sequence[Row]) -> list[Row]:
+    """Drop repeats of a prediction_id within one batch (the first one wins)."""
+    seen: set[str] = set()
+    out: list[Row] = []
+    for row in rows:
+        pid = row[2]
+        if pid is not None:
+            if pid in seen:
+                continue
+            seen.add(pid)
+        out.append(row)
+    return out

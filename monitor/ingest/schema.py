@@ -1,0 +1,115 @@
+"""A model's feature schema: which features exist, their kind, and their array positions.
+
+The schema is append-only: a feature keeps its position in ``num`` or ``cat`` for ever, so rows
+written under an older schema stay readable (their arrays are just shorter).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["numeric", "categorical"]
+NUMERIC: Kind = "numeric"
+CATEGORICAL: Kind = "categorical"
+KINDS: tuple[Kind, ...] = (NUMERIC, CATEGORICAL)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    features: tuple[Feature, ...] = ()
+    num_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    cat_index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        num = [f.name for f in self.features if f.kind == NUMERIC]
+        cat = [f.name for f in self.features if f.kind == CATEGORICAL]
+        object.__setattr__(self, "num_index", {n: i for i, n in enumerate(num)})
+        object.__setattr__(self, "cat_index", {n: i for i, n in enumerate(cat)})
+
+    @classmethod
+    def from_json(cls, raw: Iterable[Mapping[str, Any]]) -> FeatureSchema:
+        return cls(tuple(Feature(str(f["name"]), f["kind"]) for f in raw))
+
+    def to_json(self) -> list[dict[str, str]]:
+        return [{"name": f.name, "kind": f.kind} for f in self.features]
+
+    @property
+    def numeric_names(self) -> list[str]:
+        return list(self.num_index)
+
+    @property
+    def categorical_names(self) -> list[str]:
+        return list(self.cat_index)
+
+    def kind_of(self, name: str) -> Kind | None:
+        if name in self.num_index:
+            return NUMERIC
+        if name in self.cat_index:
+            return CATEGORICAL
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def extended(self, new: Iterable[Feature]) -> FeatureSchema:
+        known = {f.name for f in self.features}
+        added = tuple(f for f in new if f.name not in known)
+        return FeatureSchema(self.features + added)
+
+    def conflicts_with(self, other: FeatureSchema) -> list[str]:
+        """Names whose kind differs, or that ``other`` drops: changes an append-only schema refuses."""
+        theirs = {f.name: f.kind for f in other.features}
+        return [f.name for f in self.features if theirs.get(f.name) != f.kind]
+
+
+def value_kind(value: object) -> Kind | None:
+    """Kind of one JSON value as a feature; None for null/missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool | str):
+        return CATEGORICAL
+    if isinstance(value, int | float):
+        return NUMERIC
+    raise TypeError(type(value).__name__)
+
+
+def infer_schema(rows: Iterable[Mapping[str, object]]) -> tuple[FeatureSchema, dict[str, str]]:
+    """Infer kinds from sample feature maps; returns the schema and per-feature problems.
+
+    A feature with only nulls in the sample is taken as numeric; one with both numbers and
+    strings is a problem (we will not guess).
+    """
+    seen: dict[str, set[Kind]] = {}
+    problems: dict[str, str] = {}
+    for features in rows:
+        for name, value in features.items():
+            kinds = seen.setdefault(name, set())
+            try:
+                kind = value_kind(value)
+            except TypeError:
+                problems[name] = "feature values must be numbers, strings, booleans or null"
+                continue
+            if kind is not None:
+                kinds.add(kind)
+    out: list[Feature] = []
+    for name, kinds in seen.items():
+        if len(kinds) > 1:
+            problems[name] = "mixes numbers and strings; declare its kind with PUT /v1/models"
+        out.append(Feature(name, CATEGORICAL if kinds == {CATEGORICAL} else NUMERIC))
+    return FeatureSchema(tuple(out)), problems
+
+
+def is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,140 @@
+"""Ingest orchestration: check a whole batch, then store it in one transaction, or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from monitor.errors import Problem, StorageError, ValidationFailed
+from monitor.ingest import labels as label_records
+from monitor.ingest.predictions import Limits, Row, first_per_id, group_by_model, typed_rows
+from monitor.ingest.schema import FeatureSchema
+from monitor.ingest_metrics import IngestMetrics
+from monitor.storage.engine import translate_errors
+from monitor.storage.ingest import store_predictions
+from monitor.storage.labels import upsert_labels
+from monitor.storage.models import ModelStore
+from monitor.storage.partitions import Partitions
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+    def as_body(self) -> dict[str, int]:
+        return {"received": self.received, "stored": self.stored, "duplicates": self.duplicates}
+
+
+@dataclass
+class _Checked:
+    model: str
+    schema: FeatureSchema
+    inferred: bool
+    rows: list[Row]
+
+
+class _SchemaMoved(Exception):
+    """Another writer stored a different inferred schema first; check the batch again."""
+
+
+class IngestService:
+    def __init__(
+        self,
+        engine: Engine,
+        models: ModelStore,
+        partitions: Partitions,
+        limits: Limits,
+        metrics: IngestMetrics,
+    ) -> None:
+        self.engine = engine
+        self.models = models
+        self.partitions = partitions
+        self.limits = limits
+        self.metrics = metrics
+
+    def predictions(self, records: Sequence[Any]) -> IngestResult:
+        for _attempt in range(3):
+            checked = self._check(records)
+            self.partitions.ensure({r[3].astimezone(UTC).date() for c in checked for r in c.rows})
+            try:
+                return self._store(checked, len(records))
+            except _SchemaMoved:
+                continue
+        raise StorageError("feature schema kept changing under this batch; retry")
+
+    def _check(self, records: Sequence[Any]) -> list[_Checked]:
+        now = datetime.now(UTC)
+        batches, problems = group_by_model(records, self.limits)
+        checked: list[_Checked] = []
+        for name, batch in batches.items():
+            schema, inferred, schema_problems = self.models.schema_for(name, batch.features())
+            if schema_problems:
+                problems.extend(
+                    Problem(p, field=f"features.{n}") for n, p in schema_problems.items()
+                )
+                continue
+            record = None if inferred else self.models.get(name)
+            reject = bool(record and record.config.get("unknown_features") == "reject")
+            model_id = record.id if record else 0  # filled in once the model row exists
+            rows, bad = typed_rows(batch, model_id, schema, self.limits, now, reject_unknown=reject)
+            problems.extend(bad)
+            checked.append(_Checked(name, schema, inferred, first_per_id(rows)))
+        if problems:
+            self.metrics.rejected("invalid_record", len({p.index for p in problems}) or 1)
+            bad_records = len({p.index for p in problems if p.index is not None})
+            raise ValidationFailed(
+                f"{bad_records or 'the'} of {len(records)} records are invalid; nothing was stored",
+                sorted(
+                    problems, key=lambda p: (p.index if p.index is not None else -1, p.field or "")
+                ),
+            )
+        return checked
+
+    def _store(self, checked: list[_Checked], received: int) -> IngestResult:
+        stored: list[tuple[str, list[Any]]] = []
+        with translate_errors(), self.engine.begin() as conn:
+            for item in checked:
+                rows = item.rows
+                if item.inferred:
+                    record = self.models.ensure_in(conn, item.model, item.schema)
+                    if record.schema != item.schema:
+                        raise _SchemaMoved
+                    rows = [(record.id, *r[1:]) for r in rows]
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                stored.append(
+                    (item.model, list(store_predictions(raw, rows[0][0], rows)) if rows else [])
+                )
+        total = 0
+        for model, rows in stored:
+            self.metrics.stored_predictions(model, rows)
+            total += len(rows)
+        self.metrics.accepted("predictions", total)
+        return IngestResult(received=received, stored=total)
+
+    def labels(self, records: Sequence[Any]) -> IngestResult:
+        now = datetime.now(UTC)
+        by_model, problems = label_records.check(records, self.limits, now)
+        if problems:
+            self.metrics.rejected("invalid_label", len({p.index for p in problems}) or 1)
+            raise ValidationFailed(
+                f"{len({p.index for p in problems})} of {len(records)} labels are invalid; "
+                "nothing was stored",
+                problems,
+            )
+        stored = 0
+        with translate_errors(), self.engine.begin() as conn:
+            for model, rows in by_model.items():
+                record = self.models.ensure_in(conn, model)
+                stored += upsert_labels(conn, record.id, rows)
+        self.metrics.accepted("labels", stored)
+        return IngestResult(received=len(records), stored=stored)

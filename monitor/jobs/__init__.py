@@ -1,0 +1,1 @@
+"""Scheduled computations: read a window -> pure ``stats`` -> write results. Safe to re-run."""

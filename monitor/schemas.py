@@ -1,0 +1,120 @@
+"""Wire models for the configuration endpoints (the hot ingest path uses ``ingest.*`` instead)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.ingest.names import FEATURE_NAME, label_value_problem, model_name_problem
+from monitor.ingest.schema import Feature, FeatureSchema
+
+WINDOW_PATTERN = r"^[1-9][0-9]{0,4}[mhdw]$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureSpec(Strict):
+    name: str = Field(pattern=FEATURE_NAME.pattern)
+    kind: Literal["numeric", "categorical"]
+
+
+class DriftSettings(Strict):
+    """Defaults reproduce Evidently's data-drift preset (see SPEC "Drift defaults")."""
+
+    min_samples: int = Field(default=100, ge=1, description="no verdict below this many rows")
+    large_reference_rows: int = Field(
+        default=1000, ge=1, description="above this, distance metrics replace tests"
+    )
+    dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+    correction: Literal["none", "bonferroni", "fdr"] = "none"
+    methods: dict[str, str] = Field(default_factory=dict, description="feature -> method")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="feature -> threshold")
+    psi_bins: int = Field(default=10, ge=2, le=100)
+
+
+class CostSettings(Strict):
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    gpu_hour_price: float | None = Field(default=None, ge=0)
+    gpus: float = Field(default=1.0, ge=0)
+    replicas: int = Field(default=1, ge=0)
+    gpu_second_price: float | None = Field(default=None, ge=0)
+    input_token_price_per_1k: float | None = Field(default=None, ge=0)
+    output_token_price_per_1k: float | None = Field(default=None, ge=0)
+    monthly_budget_per_million: float | None = Field(default=None, ge=0)
+
+
+class WebhookSettings(Strict):
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=8)
+    cooldown_seconds: int = Field(default=86_400, ge=0)
+
+
+class ModelConfig(Strict):
+    task: Literal["classification", "regression", "llm", "ranking", "other"] = "classification"
+    features: list[FeatureSpec] | None = None
+    prediction_kind: Literal["numeric", "categorical"] | None = None
+    unknown_features: Literal["store", "reject"] = Field(
+        default="store",
+        description="store: keep unknown features in `extra` and count them as schema "
+        "violations; reject: answer 422",
+    )
+    positive_class: str | None = None
+    windows: list[str] | None = Field(default=None, description="e.g. ['1h', '24h']")
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    webhook: WebhookSettings | None = None
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        for w in value or []:
+            if not re.match(WINDOW_PATTERN, w):
+                raise ValueError(f"window {w!r} must look like 15m, 1h, 24h, 7d or 2w")
+        return value
+
+    def schema(self) -> FeatureSchema | None:  # type: ignore[override]
+        if self.features is None:
+            return None
+        return FeatureSchema(tuple(Feature(f.name, f.kind) for f in self.features))
+
+    def stored_config(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude={"task", "features", "prediction_kind"})
+
+
+class EventIn(Strict):
+    model: str
+    event: Literal["deployed", "rolled_back", "model_loaded"]
+    model_version: str = ""
+    variant: str | None = None
+    timestamp: datetime | None = None
+    load_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    details: dict[str, object] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        problem = model_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("model_version", "variant")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and label_value_problem(value):
+            raise ValueError(label_value_problem(value))
+        return value
+
+
+class WindowRef(Strict):
+    """Freeze a production window as the reference: ``{"from": ts, "to": ts}``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")

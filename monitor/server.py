@@ -1,0 +1,78 @@
+"""``monitor serve``: migrations, partitions, the API and the scheduler in one process."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+import yaml
+from pydantic import ValidationError
+
+from monitor.api.app import create_app
+from monitor.config import Settings
+from monitor.errors import ConfigError
+from monitor.jobs.scheduler import build_scheduler
+from monitor.runtime import database_url
+from monitor.schemas import ModelConfig
+from monitor.services import Services, build_services
+from monitor.storage import migrate
+
+log = logging.getLogger(__name__)
+
+
+def load_models_file(path: Path) -> dict[str, ModelConfig]:
+    """``models: {name: {task, features, drift, cost, webhook, ...}}`` from YAML or JSON."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+        return {
+            name: ModelConfig.model_validate(cfg or {})
+            for name, cfg in (doc.get("models") or {}).items()
+        }
+    except (OSError, yaml.YAMLError, ValidationError, AttributeError) as exc:
+        raise ConfigError(f"cannot use models file {path}: {exc}") from exc
+
+
+def prepare(services: Services, *, run_migrations: bool = True) -> None:
+    if run_migrations:
+        migrate.upgrade(services.engine)
+    services.partitions.ensure_ahead(
+        datetime.now(UTC).date(), services.settings.partition_days_ahead
+    )
+    if services.settings.models_file:
+        for name, cfg in load_models_file(services.settings.models_file).items():
+            services.models.put(
+                name,
+                task=cfg.task,
+                schema=cfg.schema(),
+                prediction_kind=cfg.prediction_kind,
+                config=cfg.stored_config(),
+            )
+
+
+def check_exposure(settings: Settings, services: Services, host: str) -> None:
+    """With no API tokens anywhere, only loopback may reach the write endpoints."""
+    if host not in ("127.0.0.1", "localhost", "::1") and not services.tokens.enabled():
+        raise ConfigError(
+            f"refusing to listen on {host} without API tokens: set MONITOR_API_TOKENS or "
+            "create one with 'monitor tokens create NAME'"
+        )
+
+
+def serve(
+    settings: Settings, *, host: str, port: int, scheduler: bool = True, run_migrations: bool = True
+) -> None:
+    with database_url(settings, announce=True) as url:
+        services = build_services(settings, url)
+        prepare(services, run_migrations=run_migrations)
+        check_exposure(settings, services, host)
+        sched = build_scheduler(services) if scheduler else None
+        if sched is not None:
+            sched.start()
+        try:
+            uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+        finally:
+            if sched is not None:
+                sched.shutdown(wait=False)
+            services.engine.dispose()

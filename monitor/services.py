@@ -1,0 +1,74 @@
+"""The service graph: built once from settings and an engine, passed to the app, CLI and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from monitor.api.auth import TokenVerifier
+from monitor.config import Settings
+from monitor.ingest.predictions import Limits
+from monitor.ingest.reference import ReferenceService
+from monitor.ingest.service import IngestService
+from monitor.ingest_metrics import IngestMetrics
+from monitor.storage.engine import make_engine
+from monitor.storage.models import ModelRecord, ModelStore
+from monitor.storage.partitions import Partitions
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    registry: CollectorRegistry
+    models: ModelStore
+    partitions: Partitions
+    ingest: IngestService
+    references: ReferenceService
+    tokens: TokenVerifier
+    ingest_metrics: IngestMetrics = field(repr=False)
+    # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
+    summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_features=settings.max_features,
+        max_string_length=settings.max_string_length,
+        retention_days=settings.retention_days,
+        max_future_seconds=settings.max_future_seconds,
+    )
+
+
+def build_services(
+    settings: Settings,
+    database_url: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    engine: Engine | None = None,
+) -> Services:
+    engine = engine or make_engine(
+        database_url,
+        pool_size=settings.pool_size,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    registry = registry or CollectorRegistry()
+    models = ModelStore(engine)
+    partitions = Partitions(engine)
+    limits = limits_from(settings)
+    metrics = IngestMetrics(registry)
+    return Services(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        models=models,
+        partitions=partitions,
+        ingest=IngestService(engine, models, partitions, limits, metrics),
+        references=ReferenceService(engine, models, limits),
+        tokens=TokenVerifier(engine, settings.api_tokens),
+        ingest_metrics=metrics,
+    )

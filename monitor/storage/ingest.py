@@ -1,0 +1,85 @@
+"""Write prediction logs with binary COPY; claim prediction ids first so resends store nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+PREDICTION_COLUMNS = (
+    "model_id",
+    "model_version",
+    "prediction_id",
+    "ts",
+    "num",
+    "cat",
+    "prediction",
+    "prediction_text",
+    "latency_ms",
+    "status",
+    "variant",
+    "gpu_seconds",
+    "tokens_in",
+    "tokens_out",
+    "extra",
+)
+PREDICTION_TYPES = (
+    "int4",
+    "text",
+    "text",
+    "timestamptz",
+    "float8[]",
+    "text[]",
+    "float8",
+    "text",
+    "float8",
+    "text",
+    "text",
+    "float8",
+    "int4",
+    "int4",
+    "jsonb",
+)
+_COPY_PREDICTIONS = f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_EXTRA = PREDICTION_COLUMNS.index("extra")
+
+
+def copy_predictions(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]]) -> int:
+    """Binary COPY of typed rows (in PREDICTION_COLUMNS order) into the partitioned table."""
+    with conn.cursor() as cur, cur.copy(_COPY_PREDICTIONS) as copy:
+        copy.set_types(list(PREDICTION_TYPES))
+        for row in rows:
+            if row[_EXTRA] is not None:
+                row = (*row[:_EXTRA], Jsonb(row[_EXTRA]))
+            copy.write_row(row)
+    return len(rows)
+
+
+def claim_prediction_ids(
+    conn: psycopg.Connection[Any], model_id: int, ids: list[str], ts: list[datetime]
+) -> set[str]:
+    """Insert ids not seen before; return those that are new (the rest are resends)."""
+    if not ids:
+        return set()
+    cur = conn.execute(
+        "INSERT INTO prediction_keys (model_id, prediction_id, ts) "
+        "SELECT %s, i, t FROM unnest(%s::text[], %s::timestamptz[]) AS u(i, t) "
+        "ON CONFLICT DO NOTHING RETURNING prediction_id",
+        (model_id, ids, ts),
+    )
+    return {r[0] for r in cur.fetchall()}
+
+
+def store_predictions(
+    conn: psycopg.Connection[Any], model_id: int, rows: Sequence[Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """Claim ids, COPY the rows that are new; the caller commits. Returns the rows stored."""
+    keyed = [r for r in rows if r[2] is not None]
+    new_ids = claim_prediction_ids(conn, model_id, [r[2] for r in keyed], [r[3] for r in keyed])
+    fresh = [r for r in rows if r[2] is None or r[2] in new_ids]
+    if fresh:
+        copy_predictions(conn, fresh)
+    return fresh

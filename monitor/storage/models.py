@@ -1,0 +1,162 @@
+"""The model registry: names, feature schemas and configuration, cached briefly in-process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+
+from monitor.errors import Conflict, NotFound
+from monitor.ingest.schema import FeatureSchema, infer_schema
+from monitor.storage.engine import translate_errors
+from monitor.storage.tables import models
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    task: str
+    schema: FeatureSchema
+    prediction_kind: str | None
+    config: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> ModelRecord:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            task=row["task"],
+            schema=FeatureSchema.from_json(row["features"]),
+            prediction_kind=row["prediction_kind"],
+            config=row["config"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "features": self.schema.to_json(),
+            "prediction_kind": self.prediction_kind,
+            "config": dict(self.config),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+class ModelStore:
+    """Reads and writes ``models``; the ingest hot path hits the cache, not the database."""
+
+    def __init__(self, engine: Engine, *, ttl_seconds: float = 30.0) -> None:
+        self.engine = engine
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, ModelRecord]] = {}
+        self._mutex = threading.Lock()
+
+    def _remember(self, record: ModelRecord) -> ModelRecord:
+        with self._mutex:
+            self._cache[record.name] = (time.monotonic() + self.ttl, record)
+        return record
+
+    def invalidate(self, name: str) -> None:
+        with self._mutex:
+            self._cache.pop(name, None)
+
+    def get(self, name: str) -> ModelRecord | None:
+        with self._mutex:
+            hit = self._cache.get(name)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        with translate_errors(), self.engine.connect() as conn:
+            row = conn.execute(select(models).where(models.c.name == name)).mappings().first()
+        return self._remember(ModelRecord.from_row(row)) if row else None
+
+    def require(self, name: str) -> ModelRecord:
+        record = self.get(name)
+        if record is None:
+            raise NotFound(f"model {name!r} is not known")
+        return record
+
+    def list(self) -> list[ModelRecord]:
+        with translate_errors(), self.engine.connect() as conn:
+            rows = conn.execute(select(models).order_by(models.c.name)).mappings().all()
+        return [ModelRecord.from_row(r) for r in rows]
+
+    def ensure_in(
+        self, conn: Connection, name: str, schema: FeatureSchema | None = None
+    ) -> ModelRecord:
+        """Inside the caller's transaction: the model row, created if missing and given ``schema``
+        if it had none. The returned schema may differ from ``schema`` when another writer got
+        there first."""
+        conn.execute(_insert_ignore(name))
+        if schema:
+            conn.execute(
+                update(models)
+                .where(models.c.name == name, models.c.features == [])
+                .values(features=schema.to_json(), updated_at=_now())
+            )
+        row = conn.execute(select(models).where(models.c.name == name)).mappings().one()
+        self.invalidate(name)
+        return ModelRecord.from_row(row)
+
+    def schema_for(
+        self, name: str, sample: Sequence[Mapping[str, object]]
+    ) -> tuple[FeatureSchema, bool, dict[str, str]]:
+        """The schema to check a batch against: the stored one, or one inferred from ``sample``
+        (not yet stored). Returns (schema, inferred, problems)."""
+        record = self.get(name)
+        if record is not None and record.schema:
+            return record.schema, False, {}
+        schema, problems = infer_schema(sample)
+        return schema, True, problems
+
+    def put(
+        self,
+        name: str,
+        *,
+        task: str,
+        schema: FeatureSchema | None,
+        prediction_kind: str | None,
+        config: Mapping[str, Any],
+    ) -> tuple[ModelRecord, bool]:
+        """Create or update a model. A schema may only grow: kinds never change, nothing is dropped."""
+        existing = self.get(name)
+        self.invalidate(name)
+        values: dict[str, Any] = {"task": task, "config": dict(config), "updated_at": _now()}
+        if prediction_kind is not None:
+            values["prediction_kind"] = prediction_kind
+        if existing is not None and schema is not None:
+            conflicts = existing.schema.conflicts_with(schema)
+            if conflicts:
+                raise Conflict(
+                    "the feature schema is append-only; these features would change kind or "
+                    f"disappear: {', '.join(conflicts)}"
+                )
+        if schema is not None:
+            values["features"] = schema.to_json()
+        with translate_errors(), self.engine.begin() as conn:
+            if existing is None:
+                conn.execute(_insert_ignore(name))
+            conn.execute(update(models).where(models.c.name == name).values(**values))
+        self.invalidate(name)
+        return self.require(name), existing is None
+
+
+def _insert_ignore(name: str) -> Insert:
+    return pg_insert(models).values(name=name).on_conflict_do_nothing(index_elements=["name"])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
