@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -16,6 +16,12 @@ class IngestMetrics:
             "ml_predictions_total",
             "Predictions stored (a resent duplicate is not counted again)",
             ["model", "model_version", "status"],
+            registry=registry,
+        )
+        self.slow_total = PromCounter(
+            "ml_predictions_over_latency_slo_total",
+            "Predictions stored whose latency_ms exceeded the model's SLO latency",
+            ["model", "model_version"],
             registry=registry,
         )
         self.rows_total = PromCounter(
@@ -31,11 +37,18 @@ class IngestMetrics:
             registry=registry,
         )
 
-    def stored_predictions(self, model: str, rows: Iterable[Sequence[Any]]) -> None:
-        # rows are in storage.ingest.PREDICTION_COLUMNS order: version at 1, status at 9
+    def stored_predictions(self, model: str, rows: Sequence[Sequence[Any]],
+                           slo_latency_ms: float) -> None:
+        # rows are in storage.ingest.PREDICTION_COLUMNS order: version 1, latency 8, status 9
         counts = Counter((row[1], row[9]) for row in rows)
         for (version, status), n in counts.items():
             self.predictions_total.labels(model, version, status).inc(n)
+        for version in {row[1] for row in rows}:
+            # touch every series so rate() over it exists from the first batch on
+            self.slow_total.labels(model, version)
+        slow = Counter(r[1] for r in rows if r[8] is not None and r[8] > slo_latency_ms)
+        for version, n in slow.items():
+            self.slow_total.labels(model, version).inc(n)
 
     def accepted(self, kind: str, n: int) -> None:
         if n:

@@ -47,6 +47,14 @@ class CostSettings(Strict):
     monthly_budget_per_million: float | None = Field(default=None, ge=0)
 
 
+class SloSettings(Strict):
+    """Service-level objectives the alert rules burn against."""
+
+    latency_ms: float = Field(default=500.0, gt=0, description="a prediction slower is 'slow'")
+    latency_target: float = Field(default=0.99, gt=0, lt=1, description="share not slow")
+    availability_target: float = Field(default=0.999, gt=0, lt=1, description="share ok")
+
+
 class WebhookSettings(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8)
@@ -66,6 +74,7 @@ class ModelConfig(Strict):
     windows: list[str] | None = Field(default=None, description="e.g. ['1h', '24h']")
     drift: DriftSettings = Field(default_factory=DriftSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
     webhook: WebhookSettings | None = None
 
     @field_validator("windows")

@@ -116,10 +116,15 @@ class IngestService:
                 )
         total = 0
         for model, rows in stored:
-            self.metrics.stored_predictions(model, rows)
+            self.metrics.stored_predictions(model, rows, self._slo_latency_ms(model))
             total += len(rows)
         self.metrics.accepted("predictions", total)
         return IngestResult(received=received, stored=total)
+
+    def _slo_latency_ms(self, model: str) -> float:
+        record = self.models.get(model)
+        slo = (record.config.get("slo") if record else None) or {}
+        return float(slo.get("latency_ms", 500.0))
 
     def labels(self, records: Sequence[Any]) -> IngestResult:
         now = datetime.now(UTC)
