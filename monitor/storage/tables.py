@@ -157,3 +157,35 @@ api_tokens = Table(
     Column("created_at", TS, nullable=False, server_default=func.now()),
     Column("revoked_at", TS, nullable=True),
 )
+
+
+def _result_columns() -> list[Column[object]]:
+    return [
+        Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("model_version", Text, primary_key=True),
+        Column("window", Text, primary_key=True),
+        Column("metric", Text, primary_key=True),  # Prometheus name without the ml_ prefix
+        Column("labels", JSONB, primary_key=True, server_default=text("'{}'::jsonb")),
+        Column("value", Double, nullable=True),
+        Column("details", JSONB, nullable=True),
+        Column("computed_at", TS, nullable=False, server_default=func.now()),
+    ]
+
+
+# Every computed figure, per window end: the history behind GET /v1/models/{m}/drift.
+results = Table(
+    "results",
+    metadata,
+    *_result_columns(),
+    Column("window_end", TS, primary_key=True),
+    Index("ix_results_model_end", "model_id", "window_end"),
+)
+
+# The newest value of every series: what the Prometheus collector reads at scrape time.
+latest_results = Table(
+    "latest_results",
+    metadata,
+    *_result_columns(),
+    Column("window_end", TS, nullable=False),
+)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real PostgreSQL for every test that needs one.
+
+Point the suite at a server with MONITOR_TEST_DATABASE_URL (an admin URL: tests create and drop
+their own databases there). Without it, the suite starts the embedded PostgreSQL in a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from monitor.api.app import create_app
+from monitor.config import Settings
+from monitor.embedded import EmbeddedPostgres
+from monitor.services import Services, build_services
+from monitor.storage import migrate
+from monitor.storage.engine import libpq_url, make_engine
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("MONITOR_TEST_DATABASE_URL")
+    if configured:
+        yield libpq_url(configured)
+        return
+    data_dir = tmp_path_factory.mktemp("embedded-pg")
+    os.chmod(data_dir, 0o755)
+    server = EmbeddedPostgres(Path(data_dir))
+    url = server.ensure_running()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def create_database(admin: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        tpl = f" TEMPLATE {template}" if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{tpl}')
+    return _with_database(admin, name)
+
+
+def drop_database(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    """A database migrated to head once; each test clones it."""
+    name = f"mm_tpl_{uuid.uuid4().hex[:8]}"
+    url = create_database(admin_url, name)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def db_url(admin_url: str, template_db: str) -> Iterator[str]:
+    name = f"mm_t_{uuid.uuid4().hex[:10]}"
+    url = create_database(admin_url, name, template=template_db)
+    yield url
+    drop_database(admin_url, name)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, data_dir=Path("/nonexistent"), api_tokens=[])
+
+
+@pytest.fixture
+def services(settings: Settings, db_url: str) -> Iterator[Services]:
+    svc = build_services(settings, db_url, registry=CollectorRegistry())
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
