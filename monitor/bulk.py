@@ -23,15 +23,16 @@ def _clean(value: Any) -> Any:
 
 def _row_count(path: Path) -> int | None:
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
     return None
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn())
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
 
 
 def ingest_file(settings: Settings, path: Path, model: str, *, batch_size: int = 10_000) -> int:
@@ -45,8 +46,10 @@ def ingest_file(settings: Settings, path: Path, model: str, *, batch_size: int =
         with path.open("rb") as handle, _progress() as bar:
             task = bar.add_task(f"ingest {path.name}", total=_row_count(path))
             for chunk in read_records(handle, fmt, batch_size):
-                records = [as_prediction_record({k: _clean(v) for k, v in row.items()}, model)
-                           for row in chunk]
+                records = [
+                    as_prediction_record({k: _clean(v) for k, v in row.items()}, model)
+                    for row in chunk
+                ]
                 result = services.ingest.predictions(records)
                 stored += result.stored
                 received += result.received
@@ -71,6 +74,8 @@ def load_reference(settings: Settings, path: Path, model: str, version: str = ""
 
             result = services.references.upload(model, version, chunks())
         services.engine.dispose()
-    print(f"reference {result.reference_id} for {model} {version or '(all versions)'}: "
-          f"{result.rows} rows")
+    print(
+        f"reference {result.reference_id} for {model} {version or '(all versions)'}: "
+        f"{result.rows} rows"
+    )
     return result.rows

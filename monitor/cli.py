@@ -1,4 +1,7 @@
-"""The ``monitor`` command line. Heavy modules are imported inside commands, so ``--help`` is quick."""
+"""The ``monitor`` command line.
+
+Heavy modules are imported inside the commands, so ``--help`` stays quick.
+"""
 
 from __future__ import annotations
 

@@ -61,8 +61,9 @@ class MonitorClient:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queue = max_queue
@@ -81,9 +82,16 @@ class MonitorClient:
         atexit.register(self.close)
 
     # -- the caller's side: cheap, never raises, never blocks ------------------------------
-    def log(self, model: str, features: dict[str, Any], prediction: Any = None, *,
-            prediction_id: str | None = None, timestamp: float | None = None,
-            **fields: Any) -> str:
+    def log(
+        self,
+        model: str,
+        features: dict[str, Any],
+        prediction: Any = None,
+        *,
+        prediction_id: str | None = None,
+        timestamp: float | None = None,
+        **fields: Any,
+    ) -> str:
         """Queue one prediction log; returns its prediction_id (use it for ``label``)."""
         pid = prediction_id or f"{self._prefix}-{next(self._ids)}"
         if len(self._queue) >= self.max_queue or self._closing:
@@ -94,11 +102,18 @@ class MonitorClient:
             self._wake.set()
         return pid
 
-    def label(self, model: str, prediction_id: str, label: Any,
-              timestamp: float | None = None) -> None:
+    def label(
+        self, model: str, prediction_id: str, label: Any, timestamp: float | None = None
+    ) -> None:
         """Queue delayed ground truth for an earlier prediction."""
-        self._labels.append({"model": model, "prediction_id": prediction_id, "label": label,
-                             "timestamp": _iso(timestamp or time.time())})
+        self._labels.append(
+            {
+                "model": model,
+                "prediction_id": prediction_id,
+                "label": label,
+                "timestamp": _iso(timestamp or time.time()),
+            }
+        )
         self._wake.set()
 
     @property
@@ -150,11 +165,16 @@ class MonitorClient:
                 self._idle.notify_all()
 
     def _take(self) -> list[dict[str, Any]]:
-        batch = []
+        batch: list[dict[str, Any]] = []
         while self._queue and len(batch) < self.batch_size:
             model, features, prediction, pid, ts, fields = self._queue.popleft()
-            record = {"model": model, "features": features, "prediction_id": pid,
-                      "timestamp": _iso(ts), **fields}
+            record = {
+                "model": model,
+                "features": features,
+                "prediction_id": pid,
+                "timestamp": _iso(ts),
+                **fields,
+            }
             if prediction is not None:
                 record["prediction"] = prediction
             batch.append(record)
@@ -172,7 +192,9 @@ class MonitorClient:
         if batch:
             self._deliver("/v1/labels", "labels", batch, count=False)
 
-    def _deliver(self, path: str, key: str, batch: list[dict[str, Any]], *, count: bool = True) -> None:
+    def _deliver(
+        self, path: str, key: str, batch: list[dict[str, Any]], *, count: bool = True
+    ) -> None:
         """POST until acknowledged; on 422 drop the named bad records and send the rest."""
         delay = 0.1
         while batch:
@@ -203,7 +225,9 @@ class MonitorClient:
             return None
         if response.status_code in _RETRY_STATUS:
             return f"status {response.status_code}"
-        log.warning("ml-monitor rejected a batch (%s): %s", response.status_code, response.text[:500])
+        log.warning(
+            "ml-monitor rejected a batch (%s): %s", response.status_code, response.text[:500]
+        )
         try:
             details = response.json()["error"].get("details", [])
             return sorted({d["index"] for d in details if "index" in d})

@@ -93,16 +93,17 @@ class RunAs:
 def _run(
     args: list[str], run_as: RunAs | None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    kwargs: dict[str, object] = {}
-    if run_as is not None:
-        kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+    if run_as is None:
+        return subprocess.run(args, capture_output=True, text=True, check=False, timeout=timeout)
     return subprocess.run(
         args,
         capture_output=True,
         text=True,
         check=False,
         timeout=timeout,
-        **kwargs,  # type: ignore[call-overload]
+        user=run_as.uid,
+        group=run_as.gid,
+        extra_groups=[],
     )
 
 

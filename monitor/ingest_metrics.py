@@ -1,4 +1,7 @@
-"""Counters the ingest path updates as it stores or rejects data (registered on an injected registry)."""
+"""Counters the ingest path updates as it stores or rejects data.
+
+Registered on an injected registry, so tests read a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +40,9 @@ class IngestMetrics:
             registry=registry,
         )
 
-    def stored_predictions(self, model: str, rows: Sequence[Sequence[Any]],
-                           slo_latency_ms: float) -> None:
+    def stored_predictions(
+        self, model: str, rows: Sequence[Sequence[Any]], slo_latency_ms: float
+    ) -> None:
         # rows are in storage.ingest.PREDICTION_COLUMNS order: version 1, latency 8, status 9
         counts = Counter((row[1], row[9]) for row in rows)
         for (version, status), n in counts.items():

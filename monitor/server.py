@@ -51,7 +51,7 @@ def prepare(services: Services, *, run_migrations: bool = True) -> None:
             )
 
 
-def check_exposure(settings: Settings, services: Services, host: str) -> None:
+def check_exposure(services: Services, host: str) -> None:
     """With no API tokens anywhere, only loopback may reach the write endpoints."""
     if host not in ("127.0.0.1", "localhost", "::1") and not services.tokens.enabled():
         raise ConfigError(
@@ -66,7 +66,7 @@ def serve(
     with database_url(settings, announce=True) as url:
         services = build_services(settings, url)
         prepare(services, run_migrations=run_migrations)
-        check_exposure(settings, services, host)
+        check_exposure(services, host)
         sched = build_scheduler(services) if scheduler else None
         if sched is not None:
             sched.start()

@@ -29,7 +29,7 @@ async def _client_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.as_body(), status_code=exc.status)
 
 
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(_: Request, __: Exception) -> JSONResponse:
     retry = str(StorageUnavailable.retry_after_seconds)
     return JSONResponse(
         error_body("database_unavailable", "the database is unreachable; retry later"),

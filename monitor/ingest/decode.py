@@ -31,7 +31,7 @@ def decode_json(body: bytes) -> Any:
 def decode_ndjson(body: bytes) -> list[Any]:
     records: list[Any] = []
     problems: list[Problem] = []
-    for index, line in enumerate(l for l in body.split(b"\n") if l.strip()):
+    for index, line in enumerate(ln for ln in body.split(b"\n") if ln.strip()):
         try:
             records.append(orjson.loads(line))
         except orjson.JSONDecodeError as exc:

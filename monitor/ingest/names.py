@@ -17,7 +17,10 @@ def model_name_problem(name: object) -> str | None:
     if not isinstance(name, str):
         return "must be a string"
     if not MODEL_NAME.match(name):
-        return "must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit"
+        return (
+            "must be 1-128 characters of letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
     return None
 
 

@@ -87,7 +87,7 @@ def group_by_model(
             )
         if bad or not isinstance(features, dict):
             continue
-        batch = batches.setdefault(model, ModelBatch(model))
+        batch = batches.setdefault(str(model), ModelBatch(str(model)))
         batch.indexes.append(index)
         batch.records.append(record)
     return batches, problems

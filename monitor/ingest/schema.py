@@ -69,7 +69,7 @@ class FeatureSchema:
         return FeatureSchema(self.features + added)
 
     def conflicts_with(self, other: FeatureSchema) -> list[str]:
-        """Names whose kind differs, or that ``other`` drops: changes an append-only schema refuses."""
+        """Names whose kind differs or that ``other`` drops: what an append-only schema refuses."""
         theirs = {f.name: f.kind for f in other.features}
         return [f.name for f in self.features if theirs.get(f.name) != f.kind]
 

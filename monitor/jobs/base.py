@@ -19,8 +19,12 @@ from monitor.storage.results import Result
 JOB_NAMES = ("drift", "quality", "performance", "serving", "cost")
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,4})([mhdw])$")
-_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
-         "w": timedelta(weeks=1)}
+_UNIT = {
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 
 
 def parse_window(name: str) -> timedelta:

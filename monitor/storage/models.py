@@ -131,7 +131,7 @@ class ModelStore:
         prediction_kind: str | None,
         config: Mapping[str, Any],
     ) -> tuple[ModelRecord, bool]:
-        """Create or update a model. A schema may only grow: kinds never change, nothing is dropped."""
+        """Create or update a model. A schema only grows: no kind changes, nothing is dropped."""
         existing = self.get(name)
         self.invalidate(name)
         values: dict[str, Any] = {"task": task, "config": dict(config), "updated_at": _now()}

@@ -1,4 +1,7 @@
-"""Daily range partitions of ``predictions``: created ahead (and on demand), dropped by retention."""
+"""Daily range partitions of ``predictions``.
+
+Created ahead of time and on demand by ingest; dropped whole by retention.
+"""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def create_set(
 
 
 def copy_rows(conn: Connection, reference_id: int, rows: Sequence[ReferenceRow]) -> int:
-    raw: psycopg.Connection[Any] | None = conn.connection.driver_connection  # type: ignore[assignment]
+    raw: psycopg.Connection[Any] | None = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(_COPY) as copy:
         copy.set_types(_TYPES)

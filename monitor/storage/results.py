@@ -29,29 +29,37 @@ class Result:
     details: Mapping[str, Any] | None = None
 
 
-_COLUMNS = "model_id, model_version, \"window\", metric, labels, window_end, value, details"
+_COLUMNS = 'model_id, model_version, "window", metric, labels, window_end, value, details'
 _VALUES = "(:model_id, :model_version, :window, :metric, :labels, :window_end, :value, :details)"
 _UPSERT_HISTORY = text(
     f"INSERT INTO results ({_COLUMNS}) VALUES {_VALUES} "
-    "ON CONFLICT (model_id, model_version, \"window\", metric, labels, window_end) DO UPDATE "
+    'ON CONFLICT (model_id, model_version, "window", metric, labels, window_end) DO UPDATE '
     "SET value = excluded.value, details = excluded.details, computed_at = now()"
 )
 _UPSERT_LATEST = text(
     f"INSERT INTO latest_results ({_COLUMNS}) VALUES {_VALUES} "
-    "ON CONFLICT (model_id, model_version, \"window\", metric, labels) DO UPDATE "
+    'ON CONFLICT (model_id, model_version, "window", metric, labels) DO UPDATE '
     "SET value = excluded.value, details = excluded.details, window_end = excluded.window_end, "
     "computed_at = now() WHERE latest_results.window_end <= excluded.window_end"
 )
 
 
-def write_results(conn: Connection, model_id: int, window_end: datetime,
-                  rows: Sequence[Result]) -> int:
+def write_results(
+    conn: Connection, model_id: int, window_end: datetime, rows: Sequence[Result]
+) -> int:
     if not rows:
         return 0
     params = [
-        {"model_id": model_id, "model_version": r.model_version, "window": r.window,
-         "metric": r.metric, "labels": Jsonb(dict(r.labels)), "window_end": window_end,
-         "value": r.value, "details": Jsonb(dict(r.details)) if r.details is not None else None}
+        {
+            "model_id": model_id,
+            "model_version": r.model_version,
+            "window": r.window,
+            "metric": r.metric,
+            "labels": Jsonb(dict(r.labels)),
+            "window_end": window_end,
+            "value": r.value,
+            "details": Jsonb(dict(r.details)) if r.details is not None else None,
+        }
         for r in rows
     ]
     conn.execute(_UPSERT_HISTORY, params)
@@ -71,8 +79,9 @@ class StoredResult:
     details: Mapping[str, Any] | None
 
 
-def read_latest(conn: Connection, model_id: int | None = None,
-                metrics: Sequence[str] | None = None) -> list[StoredResult]:
+def read_latest(
+    conn: Connection, model_id: int | None = None, metrics: Sequence[str] | None = None
+) -> list[StoredResult]:
     clauses = []
     params: dict[str, Any] = {}
     if model_id is not None:
@@ -84,9 +93,9 @@ def read_latest(conn: Connection, model_id: int | None = None,
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
         text(
-            "SELECT m.name, r.model_version, r.\"window\", r.metric, r.labels, r.value, "
+            'SELECT m.name, r.model_version, r."window", r.metric, r.labels, r.value, '
             f"r.window_end, r.details FROM latest_results r JOIN models m ON m.id = r.model_id "
-            f"{where} ORDER BY m.name, r.model_version, r.\"window\", r.metric"
+            f'{where} ORDER BY m.name, r.model_version, r."window", r.metric'
         ),
         params,
     )

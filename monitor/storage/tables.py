@@ -7,6 +7,8 @@ Prediction logs keep features as typed arrays, not JSONB: ``num`` holds the nume
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -159,10 +161,9 @@ api_tokens = Table(
 )
 
 
-def _result_columns() -> list[Column[object]]:
+def _result_columns() -> list[Column[Any]]:
     return [
-        Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"),
-               primary_key=True),
+        Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
         Column("model_version", Text, primary_key=True),
         Column("window", Text, primary_key=True),
         Column("metric", Text, primary_key=True),  # Prometheus name without the ml_ prefix
