@@ -190,3 +190,29 @@ latest_results = Table(
     *_result_columns(),
     Column("window_end", TS, nullable=False),
 )
+
+# Health of the scheduled jobs, one row per job, so every replica's /metrics reports the same
+# monitor_job_* values whichever replica ran the job.
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("runs_total", BigInteger, nullable=False, server_default="0"),
+    Column("failures_total", BigInteger, nullable=False, server_default="0"),
+    Column("last_started_at", TS, nullable=True),
+    Column("last_finished_at", TS, nullable=True),
+    Column("last_duration_seconds", Double, nullable=True),
+    Column("last_success_at", TS, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+# Scheduler ticks claimed by a replica: the first to insert (job, tick) runs it, the others skip.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("tick", TS, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("claimed_at", TS, nullable=False, server_default=func.now()),
+    Column("finished_at", TS, nullable=True),
+)
