@@ -142,6 +142,7 @@ class EmbeddedPostgres:
         self.bindir: Path | None = None
         self.started_here = False
         self.url = ""
+        self.port: int | None = None  # kept across restarts so URLs stay valid
 
     def ensure_running(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +220,8 @@ class EmbeddedPostgres:
 
     def _start(self) -> str:
         assert self.bindir is not None
-        port = _free_port()
+        port = self.port or _free_port()
+        self.port = port
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
         out = _run(
             [

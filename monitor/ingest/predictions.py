@@ -58,6 +58,13 @@ class ModelBatch:
     def features(self) -> list[Mapping[str, Any]]:
         return [r["features"] for r in self.records]
 
+    def first_index_with(self, feature: str) -> int | None:
+        """Position in the request of the first record that has ``feature``."""
+        for index, record in zip(self.indexes, self.records, strict=True):
+            if feature in record["features"]:
+                return index
+        return None
+
 
 def group_by_model(
     records: Sequence[Any], limits: Limits

@@ -7,9 +7,12 @@ written under an older schema stay readable (their arrays are just shorter).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from monitor.ingest.names import feature_name_problem
 
 Kind = Literal["numeric", "categorical"]
 NUMERIC: Kind = "numeric"
@@ -86,28 +89,31 @@ def value_kind(value: object) -> Kind | None:
 
 
 def infer_schema(rows: Iterable[Mapping[str, object]]) -> tuple[FeatureSchema, dict[str, str]]:
-    """Infer kinds from sample feature maps; returns the schema and per-feature problems.
+    """Infer kinds from sample feature maps; returns the schema and per-name problems.
 
-    A feature with only nulls in the sample is taken as numeric; one with both numbers and
-    strings is a problem (we will not guess).
+    Each feature takes the kind most of its sample values have (numeric on a tie or when all
+    are null). Values of the other kind, and values of no kind (objects, lists), are then
+    reported record by record when the batch is checked against the inferred schema.
     """
-    seen: dict[str, set[Kind]] = {}
+    votes: dict[str, Counter[Kind]] = {}
     problems: dict[str, str] = {}
     for features in rows:
         for name, value in features.items():
-            kinds = seen.setdefault(name, set())
+            bad_name = feature_name_problem(name)
+            if bad_name:
+                problems[name] = bad_name
+                continue
+            tally = votes.setdefault(name, Counter())
             try:
                 kind = value_kind(value)
             except TypeError:
-                problems[name] = "feature values must be numbers, strings, booleans or null"
                 continue
             if kind is not None:
-                kinds.add(kind)
-    out: list[Feature] = []
-    for name, kinds in seen.items():
-        if len(kinds) > 1:
-            problems[name] = "mixes numbers and strings; declare its kind with PUT /v1/models"
-        out.append(Feature(name, CATEGORICAL if kinds == {CATEGORICAL} else NUMERIC))
+                tally[kind] += 1
+    out = [
+        Feature(name, CATEGORICAL if t[CATEGORICAL] > t[NUMERIC] else NUMERIC)
+        for name, t in votes.items()
+    ]
     return FeatureSchema(tuple(out)), problems
 
 

@@ -79,7 +79,8 @@ class IngestService:
             schema, inferred, schema_problems = self.models.schema_for(name, batch.features())
             if schema_problems:
                 problems.extend(
-                    Problem(p, field=f"features.{n}") for n, p in schema_problems.items()
+                    Problem(p, index=batch.first_index_with(n), field=f"features.{n}")
+                    for n, p in schema_problems.items()
                 )
                 continue
             record = None if inferred else self.models.get(name)
