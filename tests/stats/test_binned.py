@@ -1,0 +1,163 @@
+"""Statistics from rollups against the exact statistics on the same raw data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from monitor.stats import binned, drift
+from monitor.stats.binned import Rollup
+
+SEEDS = range(6)
+
+
+def _pair(seed: int, dist: str, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if dist == "normal":
+        return rng.normal(10, 2, 5000), rng.normal(10 + shift * 2, 2, 3000)
+    return rng.lognormal(0, 0.8, 5000), rng.lognormal(shift, 0.8, 3000)
+
+
+def _rollups(ref: np.ndarray, cur: np.ndarray, n_bins: int) -> tuple[Rollup, Rollup]:
+    edges = drift.psi_bins(ref, n_bins)
+    return binned.rollup(ref, edges), binned.rollup(cur, edges)
+
+
+def _max_data_range_in_a_bin(ref: np.ndarray, cur: np.ndarray, n_bins: int) -> float:
+    edges = drift.psi_bins(ref, n_bins)
+    both = np.concatenate([ref, cur])
+    index = drift.bin_index(both, edges)
+    return max(np.ptp(both[index == i]) for i in np.unique(index))
+
+
+def test_rollup_known_answer() -> None:
+    r = binned.rollup([1.0, 2.0, 5.0, 7.0], [3.0, 6.0])
+    np.testing.assert_array_equal(r.counts, [2, 1, 1])
+    np.testing.assert_array_equal(r.sums, [3, 5, 7])
+    np.testing.assert_array_equal(r.sumsq, [5, 25, 49])
+    assert binned.reference_std(r) == pytest.approx(np.std([1.0, 2.0, 5.0, 7.0]))
+
+
+def test_wasserstein_of_point_masses_at_bin_means_known_answer() -> None:
+    # each bin holds one value, so bin means are the data and the approximation is exact
+    ref, cur = binned.rollup([1.0, 5.0], [3.0]), binned.rollup([2.0, 6.0], [3.0])
+    assert binned.wasserstein_normed(ref, cur) == pytest.approx(1.0 / 2.0)
+    assert binned.wasserstein_error_bound(ref, cur) == 0.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dist", ["normal", "lognormal"])
+@pytest.mark.parametrize("shift", [0.0, 0.1, 0.5])
+def test_binned_wasserstein_is_within_its_bound_of_the_exact_value(
+    seed: int, dist: str, shift: float
+) -> None:
+    ref, cur = _pair(seed, dist, shift)
+    ref_r, cur_r = _rollups(ref, cur, n_bins=10)
+    error = abs(binned.wasserstein_normed(ref_r, cur_r) - drift.wasserstein_normed(ref, cur))
+    bound = binned.wasserstein_error_bound(ref_r, cur_r)
+    assert error <= bound
+    assert bound <= _max_data_range_in_a_bin(ref, cur, 10) / np.std(ref)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binned_wasserstein_error_is_far_below_the_bound_in_practice(seed: int) -> None:
+    ref, cur = _pair(seed, "normal", 0.3)
+    ref_r, cur_r = _rollups(ref, cur, n_bins=20)
+    error = abs(binned.wasserstein_normed(ref_r, cur_r) - drift.wasserstein_normed(ref, cur))
+    print(f"seed {seed}: error {error:.2e}, bound {binned.wasserstein_error_bound(ref_r, cur_r):.2e}")
+    assert error < 0.01
+    assert error < binned.wasserstein_error_bound(ref_r, cur_r) / 5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dist", ["normal", "lognormal"])
+@pytest.mark.parametrize("shift", [0.0, 0.5])
+def test_binned_ks_brackets_the_exact_statistic(seed: int, dist: str, shift: float) -> None:
+    ref, cur = _pair(seed, dist, shift)
+    ref_r, cur_r = _rollups(ref, cur, n_bins=20)
+    exact = drift.ks(ref, cur)
+    assert binned.ks_statistic(ref_r, cur_r) <= exact.statistic <= binned.ks_upper_bound(ref_r, cur_r)
+    assert binned.ks_upper_bound(ref_r, cur_r) <= binned.ks_statistic(ref_r, cur_r) + max(
+        ref_r.counts.max() / ref_r.n, cur_r.counts.max() / cur_r.n
+    )
+    assert binned.ks(ref_r, cur_r).pvalue >= exact.pvalue * (1 - 1e-9)
+
+
+def test_binned_ks_p_value_is_scipys_asymptotic_law_when_bins_are_the_data() -> None:
+    rng = np.random.default_rng(3)
+    ref, cur = rng.normal(0, 1, 3000), rng.normal(0.1, 1, 2000)
+    edges = np.unique(np.concatenate([ref, cur]))  # one value per bin: nothing is lost
+    ref_r, cur_r = binned.rollup(ref, edges), binned.rollup(cur, edges)
+    expected = stats.ks_2samp(ref, cur, method="asymp")
+    assert binned.ks(ref_r, cur_r).statistic == pytest.approx(expected.statistic)
+    assert binned.ks(ref_r, cur_r).pvalue == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binned_psi_and_jensen_shannon_equal_the_statistics_of_the_binned_raw_data(
+    seed: int,
+) -> None:
+    ref, cur = _pair(seed, "lognormal", 0.2)
+    edges = drift.psi_bins(ref, 10)
+    ref_r, cur_r = binned.rollup(ref, edges), binned.rollup(cur, edges)
+    ref_c, cur_c = drift.bin_counts(ref, edges), drift.bin_counts(cur, edges)
+    assert binned.psi(ref_r, cur_r) == pytest.approx(drift.psi(ref_c, cur_c), rel=1e-12)
+    assert binned.jensen_shannon(ref_r, cur_r) == pytest.approx(
+        drift.jensen_shannon_counts(ref_c, cur_c), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_frozen_bin_jensen_shannon_is_close_to_evidentlys_sturges_bins(seed: int) -> None:
+    """Different discretisations of one distance: they agree to a few hundredths."""
+    for shift in (0.0, 0.3):
+        ref, cur = _pair(seed, "normal", shift)
+        ref_r, cur_r = _rollups(ref, cur, n_bins=20)
+        exact = drift.jensen_shannon(ref, cur, numeric=True)
+        assert binned.jensen_shannon(ref_r, cur_r) == pytest.approx(exact, abs=0.03)
+
+
+def test_categorical_rollups_give_the_exact_count_statistics() -> None:
+    rng = np.random.default_rng(0)
+    names = np.array(list("abcdefghij"))
+    ref, cur = rng.choice(names, 900), rng.choice(names[:8], 700)
+    buckets = [dict(zip(*np.unique(part, return_counts=True), strict=True))
+               for part in np.array_split(cur, 4)]
+    _, ref_r, cur_r = binned.align_categories(
+        dict(zip(*np.unique(ref, return_counts=True), strict=True)),
+        binned.merge_category_counts(buckets),
+    )
+    _, ref_c, cur_c = drift.category_counts(ref, cur)
+    assert binned.chi_square(ref_r, cur_r) == drift.chi_square_two_sample(ref_c, cur_c)
+    assert binned.psi(ref_r, cur_r) == drift.psi(ref_c, cur_c)
+    assert binned.jensen_shannon(ref_r, cur_r) == drift.jensen_shannon(ref, cur, numeric=False)
+    assert binned.z_test(*binned.align_categories({"n": 60, "y": 40}, {"y": 30, "n": 70})[1:]) == (
+        drift.z_test_counts([60, 40], [70, 30])
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_merged_rollups_of_chunks_equal_the_rollup_of_the_whole(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(0, 1, 4000)
+    edges = drift.psi_bins(rng.lognormal(0, 1, 1000), 10)
+    merged = binned.merge_rollups(binned.rollup(c, edges) for c in np.array_split(values, 7))
+    whole = binned.rollup(values, edges)
+    np.testing.assert_array_equal(merged.counts, whole.counts)
+    np.testing.assert_allclose(merged.sums, whole.sums, rtol=1e-12)
+    np.testing.assert_allclose(merged.sumsq, whole.sumsq, rtol=1e-12)
+
+
+def test_merging_a_rollup_without_sums_drops_the_sums() -> None:
+    merged = binned.merge_rollups([binned.rollup([1.0], [0.0]), Rollup(np.array([1.0, 0.0]))])
+    assert merged.sums is None
+    np.testing.assert_array_equal(merged.counts, [1, 1])
+    with pytest.raises(ValueError, match="sums"):
+        binned.wasserstein_normed(merged, merged)
+
+
+def test_merged_category_counts_add_up() -> None:
+    assert binned.merge_category_counts([{"a": 1, "b": 2}, {"b": 3, "c": 4}]) == {
+        "a": 1, "b": 5, "c": 4,
+    }
