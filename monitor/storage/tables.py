@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Double,
     ForeignKey,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP, UUID
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -189,6 +190,55 @@ latest_results = Table(
     metadata,
     *_result_columns(),
     Column("window_end", TS, nullable=False),
+)
+
+
+# The retraining-webhook outbox: written in the transaction that decides to retrain, delivered
+# later by the dispatcher (monitor.webhooks). ``payload`` is the JSON body as it will be sent.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("model_version", Text, nullable=False, server_default=""),
+    Column("reason", Text, nullable=False),  # drift | performance | alert
+    Column("window", Text, nullable=False, server_default=""),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),  # pending|delivered|dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TS, nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("delivered_at", TS, nullable=True),
+    CheckConstraint(
+        "reason IN ('drift', 'performance', 'alert')", name="ck_webhook_events_reason"
+    ),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'dead')", name="ck_webhook_events_status"
+    ),
+    Index(
+        "ix_webhook_events_due", "next_attempt_at", postgresql_where=text("status = 'pending'")
+    ),
+    Index("ix_webhook_events_model_created", "model_id", "created_at"),
+)
+
+# One row per model: when its last retraining event was enqueued. Enqueueing upserts this row
+# only if the cooldown has passed, so the row lock makes "one per model per cooldown" atomic
+# across replicas.
+webhook_cooldowns = Table(
+    "webhook_cooldowns",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("enqueued_at", TS, nullable=False),
+)
+
+# monitor_webhook_deliveries_total, persisted: every replica exports the same totals.
+webhook_delivery_counts = Table(
+    "webhook_delivery_counts",
+    metadata,
+    Column("outcome", Text, primary_key=True),  # delivered | retry | dead
+    Column("total", BigInteger, nullable=False, server_default="0"),
 )
 
 # Health of the scheduled jobs, one row per job, so every replica's /metrics reports the same

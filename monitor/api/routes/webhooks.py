@@ -1,0 +1,35 @@
+"""The retraining webhook outbox: list events (``?status=dead`` for dead letters), retry one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from monitor.api.deps import ServicesDep, require_writer
+from monitor.storage.engine import translate_errors
+from monitor.webhooks.outbox import Status, list_events, retry_event
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@router.get("", summary="Retraining webhook events, newest first")
+def get_webhooks(
+    svc: ServicesDep,
+    status: Status | None = None,
+    model: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    with translate_errors(), svc.engine.connect() as conn:
+        return {"events": list_events(conn, status=status, model=model, limit=limit)}
+
+
+@router.post(
+    "/{event_id}/retry",
+    dependencies=[Depends(require_writer)],
+    summary="Deliver a dead (or pending) event again, now, with a fresh attempt budget",
+)
+def post_retry(event_id: UUID, svc: ServicesDep) -> dict[str, Any]:
+    with translate_errors(), svc.engine.begin() as conn:
+        return retry_event(conn, event_id)

@@ -1,0 +1,158 @@
+"""Deliver due outbox events: sign, POST, and record delivered / retry (with backoff) / dead.
+
+Runs as a scheduler job every ``DISPATCH_INTERVAL_SECONDS`` in ``monitor serve``; any number of
+replicas may run it at once (events are leased with ``FOR UPDATE SKIP LOCKED``). The HTTP
+transport is a parameter, so tests pass an ``httpx.MockTransport`` instead of a network.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from monitor.errors import ConfigError
+from monitor.services import Services
+from monitor.storage.engine import translate_errors
+from monitor.webhooks.outbox import (
+    Claimed,
+    DeliveryOutcome,
+    claim_next,
+    record_outcome,
+    webhook_settings,
+)
+from monitor.webhooks.payload import canonical_body
+from monitor.webhooks.signing import signed_headers
+
+log = logging.getLogger(__name__)
+
+DISPATCH_INTERVAL_SECONDS = 5
+_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """Retry schedule: attempt n failed -> wait min(max_delay, base_delay * 2**(n-1)), scaled by
+    a random factor in [0.5, 1] so receivers that failed together do not retry together;
+    after ``max_attempts`` failed attempts the event is dead."""
+
+    max_attempts: int = 8
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 3600.0
+    timeout_seconds: float = 10.0
+    max_events_per_run: int = 50
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < self.base_delay_seconds <= self.max_delay_seconds:
+            raise ValueError("need 0 < base_delay_seconds <= max_delay_seconds")
+        if self.timeout_seconds <= 0 or self.max_events_per_run < 1:
+            raise ValueError("timeout_seconds and max_events_per_run must be positive")
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed event is left alone: longer than any one attempt can take."""
+        return timedelta(seconds=4 * self.timeout_seconds + 30)
+
+    def backoff(self, failed_attempts: int, rng: random.Random) -> timedelta:
+        exponent = min(failed_attempts - 1, 62)
+        delay = min(self.max_delay_seconds, self.base_delay_seconds * 2.0**exponent)
+        return timedelta(seconds=delay * rng.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ok: bool
+    error: str | None = None
+
+
+def send(client: httpx.Client, claimed: Claimed, timestamp: int) -> Attempt:
+    """One signed POST to the model's webhook. Transport failures are an outcome, not an error."""
+    try:
+        webhook = webhook_settings({"webhook": claimed.webhook})
+    except ConfigError as exc:
+        return Attempt(False, str(exc))
+    if webhook is None:
+        return Attempt(False, f"model {claimed.model!r} has no webhook configured")
+    body = canonical_body(claimed.payload)
+    headers = signed_headers(str(claimed.event_id), webhook.secret, timestamp, body)
+    try:
+        response = client.post(webhook.url, content=body, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return Attempt(False, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
+    if response.is_success:
+        return Attempt(True)
+    return Attempt(False, f"HTTP {response.status_code}: {response.text}"[:_ERROR_CHARS])
+
+
+def _outcome(attempt: Attempt, claimed: Claimed, policy: DispatchPolicy) -> DeliveryOutcome:
+    if attempt.ok:
+        return "delivered"
+    return "dead" if claimed.attempts >= policy.max_attempts else "retry"
+
+
+def dispatch_pending(
+    services: Services,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    now: datetime | None = None,
+    policy: DispatchPolicy | None = None,
+    rng: random.Random | None = None,
+) -> Counter[DeliveryOutcome]:
+    """Deliver every due event (up to ``policy.max_events_per_run``), one at a time.
+
+    ``now`` fixes the clock (tests); by default each attempt reads the wall clock, so the
+    signed timestamp is fresh however long earlier deliveries took."""
+    policy = policy or DispatchPolicy()
+    rng = rng or random.Random()
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else _utcnow
+    outcomes: Counter[DeliveryOutcome] = Counter()
+    with httpx.Client(transport=transport, timeout=policy.timeout_seconds) as client:
+        for _ in range(policy.max_events_per_run):
+            started = clock()
+            with translate_errors(), services.engine.begin() as conn:
+                claimed = claim_next(conn, started, started + policy.lease)
+            if claimed is None:
+                break
+            attempt = send(client, claimed, int(started.timestamp()))
+            outcome = _outcome(attempt, claimed, policy)
+            _record(services, claimed, attempt, outcome, policy, rng, clock())
+            outcomes[outcome] += 1
+    return outcomes
+
+
+def _record(
+    services: Services,
+    claimed: Claimed,
+    attempt: Attempt,
+    outcome: DeliveryOutcome,
+    policy: DispatchPolicy,
+    rng: random.Random,
+    finished: datetime,
+) -> None:
+    retry_at = finished + policy.backoff(claimed.attempts, rng) if outcome == "retry" else None
+    with translate_errors(), services.engine.begin() as conn:
+        kept = record_outcome(
+            conn, claimed, outcome, now=finished, next_attempt_at=retry_at, error=attempt.error
+        )
+    if not kept:
+        log.warning("webhook event %s: lease lost before the outcome was stored", claimed.event_id)
+    elif outcome != "delivered":
+        log.warning(
+            "webhook event %s for %s: attempt %d failed (%s), %s",
+            claimed.event_id,
+            claimed.model,
+            claimed.attempts,
+            attempt.error,
+            "dead-lettered" if outcome == "dead" else f"retry at {retry_at}",
+        )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

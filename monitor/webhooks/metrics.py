@@ -1,0 +1,64 @@
+"""Webhook metrics, read from the outbox tables at scrape time.
+
+``monitor_webhook_deliveries_total{outcome}`` is persisted (``webhook_delivery_counts``, bumped
+in the transaction that records each attempt), so it survives restarts and every replica
+exports the same cluster-wide totals: aggregate with ``max``, not ``sum``, across instances.
+``monitor_webhook_events{status}`` is the outbox right now; ``status="dead"`` are the dead
+letters waiting for ``POST /v1/webhooks/{event_id}/retry``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from monitor.errors import StorageError
+from monitor.storage.engine import translate_errors
+from monitor.webhooks.outbox import delivery_totals, status_counts
+
+log = logging.getLogger(__name__)
+
+_DELIVERIES = (
+    "monitor_webhook_deliveries",
+    "Retraining webhook delivery attempts by outcome (cluster-wide, from the database)",
+)
+_EVENTS = ("monitor_webhook_events", "Retraining webhook events in the outbox by status")
+
+
+class WebhookCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        # no query at registration time
+        return [
+            CounterMetricFamily(*_DELIVERIES, labels=["outcome"]),
+            GaugeMetricFamily(*_EVENTS, labels=["status"]),
+        ]
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        try:
+            with translate_errors(), self.engine.connect() as conn:
+                totals, counts = delivery_totals(conn), status_counts(conn)
+        except StorageError as exc:
+            # a scrape must not fail because of one collector; the absent series says enough
+            log.warning("webhook metrics unavailable: %s", exc)
+            return []
+        deliveries = CounterMetricFamily(*_DELIVERIES, labels=["outcome"])
+        for outcome, total in totals.items():
+            deliveries.add_metric([outcome], total)
+        events = GaugeMetricFamily(*_EVENTS, labels=["status"])
+        for status, n in counts.items():
+            events.add_metric([status], n)
+        return [deliveries, events]
+
+
+def register_webhook_metrics(registry: CollectorRegistry, engine: Engine) -> WebhookCollector:
+    collector = WebhookCollector(engine)
+    registry.register(collector)
+    return collector
