@@ -210,6 +210,8 @@ class MonitorClient:
                 batch = [r for i, r in enumerate(batch) if i not in bad] if bad else []
                 continue
             if self._closing:
+                if count:
+                    self.stats.dropped += len(batch)
                 return
             self.stats.retries += 1
             time.sleep(delay * (0.5 + random.random()))

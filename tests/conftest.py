@@ -7,6 +7,8 @@ their own databases there). Without it, the suite starts the embedded PostgreSQL
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,19 +33,26 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_url() -> Iterator[str]:
     configured = os.environ.get("MONITOR_TEST_DATABASE_URL")
     if configured:
         yield libpq_url(configured)
         return
-    data_dir = tmp_path_factory.mktemp("embedded-pg")
-    os.chmod(data_dir, 0o755)
-    server = EmbeddedPostgres(Path(data_dir))
+    server = EmbeddedPostgres(reachable_tmp_dir("mm-test-pg-"))
     url = server.ensure_running()
     try:
         yield url
     finally:
         server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def reachable_tmp_dir(prefix: str) -> Path:
+    """A temp dir the embedded server's unprivileged user can reach (pytest's own tmp dirs
+    are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
 
 
 def create_database(admin: str, name: str, template: str | None = None) -> str:

@@ -29,4 +29,6 @@ def count(engine: Engine, table: str, where: str = "true") -> int:
 
 
 def stored_nothing(engine: Engine) -> bool:
-    return all(count(engine, t) == 0 for t in ("predictions", "prediction_keys", "models", "labels"))
+    return all(
+        count(engine, t) == 0 for t in ("predictions", "prediction_keys", "models", "labels")
+    )

@@ -19,20 +19,26 @@ from tests.api.helpers import count, record
 
 @pytest.fixture
 def secured(settings: Settings, db_url: str) -> Iterator[tuple[TestClient, Services]]:
-    svc = build_services(settings.model_copy(update={"api_tokens": ["s3cret-token"]}), db_url,
-                         registry=CollectorRegistry())
+    svc = build_services(
+        settings.model_copy(update={"api_tokens": ["s3cret-token"]}),
+        db_url,
+        registry=CollectorRegistry(),
+    )
     with TestClient(create_app(svc)) as client:
         yield client, svc
     svc.engine.dispose()
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic czNjcmV0", "Bearer "])
-def test_writes_need_a_valid_token(secured: tuple[TestClient, Services],
-                                   header: str | None) -> None:
+def test_writes_need_a_valid_token(
+    secured: tuple[TestClient, Services], header: str | None
+) -> None:
     client, svc = secured
     headers = {"Authorization": header} if header else {}
-    for path, body in [("/v1/predictions", {"predictions": [record(0)]}),
-                       ("/v1/labels", {"labels": []})]:
+    for path, body in [
+        ("/v1/predictions", {"predictions": [record(0)]}),
+        ("/v1/labels", {"labels": []}),
+    ]:
         r = client.post(path, json=body, headers=headers)
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
@@ -43,13 +49,19 @@ def test_writes_need_a_valid_token(secured: tuple[TestClient, Services],
 
 def test_configured_and_stored_tokens_work(secured: tuple[TestClient, Services]) -> None:
     client, svc = secured
-    ok = client.post("/v1/predictions", json={"predictions": [record(0)]},
-                     headers={"Authorization": "Bearer s3cret-token"})
+    ok = client.post(
+        "/v1/predictions",
+        json={"predictions": [record(0)]},
+        headers={"Authorization": "Bearer s3cret-token"},
+    )
     assert ok.status_code == 200
     stored = create_token(svc.engine, "ci")
     svc.tokens._expires = 0  # drop the 30 s cache
-    ok = client.post("/v1/predictions", json={"predictions": [record(1)]},
-                     headers={"Authorization": f"Bearer {stored}"})
+    ok = client.post(
+        "/v1/predictions",
+        json={"predictions": [record(1)]},
+        headers={"Authorization": f"Bearer {stored}"},
+    )
     assert ok.status_code == 200
     assert client.get("/v1/models").status_code == 200  # reads stay open
 

@@ -15,37 +15,62 @@ from monitor.services import Services
 from tests.api.helpers import count, record
 
 
-def test_labels_before_and_after_their_predictions(client: TestClient,
-                                                   services: Services) -> None:
-    early = client.post("/v1/labels", json={"labels": [
-        {"prediction_id": "p-1", "model": "fraud", "label": 1}]})
+def test_labels_before_and_after_their_predictions(client: TestClient, services: Services) -> None:
+    early = client.post(
+        "/v1/labels", json={"labels": [{"prediction_id": "p-1", "model": "fraud", "label": 1}]}
+    )
     assert early.status_code == 200, early.text
     client.post("/v1/predictions", json={"predictions": [record(1), record(2)]})
-    late = client.post("/v1/labels", json={"labels": [
-        {"prediction_id": "p-2", "model": "fraud", "label": False},
-        {"prediction_id": "p-1", "model": "fraud", "label": 0}]})  # a correction
+    late = client.post(
+        "/v1/labels",
+        json={
+            "labels": [
+                {"prediction_id": "p-2", "model": "fraud", "label": False},
+                {"prediction_id": "p-1", "model": "fraud", "label": 0},
+            ]
+        },
+    )  # a correction
     assert late.json() == {"received": 2, "stored": 2, "duplicates": 0}
     with services.engine.connect() as conn:
-        joined = conn.execute(text(
-            "SELECT p.prediction_id, l.label FROM predictions p JOIN labels l "
-            "USING (model_id, prediction_id) ORDER BY 1")).all()
+        joined = conn.execute(
+            text(
+                "SELECT p.prediction_id, l.label FROM predictions p JOIN labels l "
+                "USING (model_id, prediction_id) ORDER BY 1"
+            )
+        ).all()
     assert [tuple(r) for r in joined] == [("p-1", 0.0), ("p-2", 0.0)]
 
 
 def test_text_labels(client: TestClient, services: Services) -> None:
-    r = client.post("/v1/labels", json={"labels": [
-        {"prediction_id": "x", "model": "intent", "label": "refund",
-         "timestamp": "2026-11-23T09:00:00Z"}]})
+    r = client.post(
+        "/v1/labels",
+        json={
+            "labels": [
+                {
+                    "prediction_id": "x",
+                    "model": "intent",
+                    "label": "refund",
+                    "timestamp": "2026-11-23T09:00:00Z",
+                }
+            ]
+        },
+    )
     assert r.status_code == 200
     assert count(services.engine, "labels", "label_text = 'refund'") == 1
 
 
 def test_bad_labels_reject_the_batch(client: TestClient, services: Services) -> None:
-    r = client.post("/v1/labels", json={"labels": [
-        {"prediction_id": "a", "model": "m", "label": 1},
-        {"model": "m", "label": 1},
-        {"prediction_id": "c", "model": "m"},
-        {"prediction_id": "d", "model": "bad name", "label": 1}]})
+    r = client.post(
+        "/v1/labels",
+        json={
+            "labels": [
+                {"prediction_id": "a", "model": "m", "label": 1},
+                {"model": "m", "label": 1},
+                {"prediction_id": "c", "model": "m"},
+                {"prediction_id": "d", "model": "bad name", "label": 1},
+            ]
+        },
+    )
     assert r.status_code == 422
     fields = [(d["index"], d["field"]) for d in r.json()["error"]["details"]]
     assert fields == [(1, "prediction_id"), (2, "label"), (3, "model")]
@@ -54,12 +79,16 @@ def test_bad_labels_reject_the_batch(client: TestClient, services: Services) -> 
 
 
 def test_put_and_get_model(client: TestClient) -> None:
-    config = {"task": "regression",
-              "features": [{"name": "distance", "kind": "numeric"},
-                           {"name": "city", "kind": "categorical"}],
-              "windows": ["1h", "7d"],
-              "cost": {"currency": "EUR", "gpu_hour_price": 2.5, "gpus": 1},
-              "drift": {"methods": {"distance": "psi"}, "thresholds": {"distance": 0.2}}}
+    config = {
+        "task": "regression",
+        "features": [
+            {"name": "distance", "kind": "numeric"},
+            {"name": "city", "kind": "categorical"},
+        ],
+        "windows": ["1h", "7d"],
+        "cost": {"currency": "EUR", "gpu_hour_price": 2.5, "gpus": 1},
+        "drift": {"methods": {"distance": "psi"}, "thresholds": {"distance": 0.2}},
+    }
     created = client.put("/v1/models/eta", json=config)
     assert created.status_code == 201, created.text
     again = client.put("/v1/models/eta", json=config)
@@ -75,21 +104,26 @@ def test_put_and_get_model(client: TestClient) -> None:
 
 def test_schema_is_append_only(client: TestClient) -> None:
     client.put("/v1/models/m", json={"features": [{"name": "a", "kind": "numeric"}]})
-    grown = client.put("/v1/models/m", json={"features": [
-        {"name": "a", "kind": "numeric"}, {"name": "b", "kind": "categorical"}]})
+    grown = client.put(
+        "/v1/models/m",
+        json={"features": [{"name": "a", "kind": "numeric"}, {"name": "b", "kind": "categorical"}]},
+    )
     assert grown.status_code == 200
     changed = client.put("/v1/models/m", json={"features": [{"name": "a", "kind": "categorical"}]})
     assert changed.status_code == 409
     assert "a" in changed.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("config", [
-    {"task": "astrology"},
-    {"windows": ["yesterday"]},
-    {"features": [{"name": "a;drop", "kind": "numeric"}]},
-    {"cost": {"currency": "euros"}},
-    {"unexpected": 1},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"task": "astrology"},
+        {"windows": ["yesterday"]},
+        {"features": [{"name": "a;drop", "kind": "numeric"}]},
+        {"cost": {"currency": "euros"}},
+        {"unexpected": 1},
+    ],
+)
 def test_bad_model_config_is_422(client: TestClient, config: dict[str, object]) -> None:
     r = client.put("/v1/models/m", json=config)
     assert r.status_code == 422
@@ -113,21 +147,25 @@ def _csv(rows: int, shift: float = 0.0) -> bytes:
 
 
 def test_reference_from_csv(client: TestClient, services: Services) -> None:
-    r = client.post("/v1/models/fraud/reference", content=_csv(50),
-                    headers={"Content-Type": "text/csv"})
+    r = client.post(
+        "/v1/models/fraud/reference", content=_csv(50), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["rows"] == 50
     model = client.get("/v1/models/fraud").json()
-    assert model["features"] == [{"name": "amount", "kind": "numeric"},
-                                 {"name": "country", "kind": "categorical"}]
+    assert model["features"] == [
+        {"name": "amount", "kind": "numeric"},
+        {"name": "country", "kind": "categorical"},
+    ]
     assert model["reference"]["row_count"] == 50
     assert count(services.engine, "reference_rows", "label IS NOT NULL") == 50
 
 
 def test_new_reference_replaces_the_active_one(client: TestClient, services: Services) -> None:
     for rows in (10, 20):
-        client.post("/v1/models/fraud/reference", content=_csv(rows),
-                    headers={"Content-Type": "text/csv"})
+        client.post(
+            "/v1/models/fraud/reference", content=_csv(rows), headers={"Content-Type": "text/csv"}
+        )
     assert count(services.engine, "reference_sets", "active") == 1
     assert count(services.engine, "reference_sets", "active AND row_count = 20") == 1
 
@@ -136,13 +174,17 @@ def test_reference_from_parquet_and_ndjson(client: TestClient, services: Service
     table = pa.table({"amount": [1.0, 2.0, None], "country": ["DE", "FR", "DE"]})
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    r = client.post("/v1/models/p/reference?version=2.0", content=buf.getvalue(),
-                    headers={"Content-Type": "application/vnd.apache.parquet"})
+    r = client.post(
+        "/v1/models/p/reference?version=2.0",
+        content=buf.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.parquet"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["model_version"] == "2.0"
     nd = b'{"features": {"amount": 3.0, "country": "FR"}, "prediction": 1}\n'
-    r = client.post("/v1/models/p/reference", content=nd,
-                    headers={"Content-Type": "application/x-ndjson"})
+    r = client.post(
+        "/v1/models/p/reference", content=nd, headers={"Content-Type": "application/x-ndjson"}
+    )
     assert r.status_code == 201, r.text
     assert count(services.engine, "reference_sets", "active") == 2
 
@@ -157,48 +199,69 @@ def test_reference_with_bad_rows_stores_nothing(client: TestClient, services: Se
 
 
 def test_reference_wrong_content_type_is_415(client: TestClient) -> None:
-    r = client.post("/v1/models/m/reference", content=b"<xml/>",
-                    headers={"Content-Type": "application/xml"})
+    r = client.post(
+        "/v1/models/m/reference", content=b"<xml/>", headers={"Content-Type": "application/xml"}
+    )
     assert r.status_code == 415
 
 
 def test_reference_by_freezing_a_window(client: TestClient, services: Services) -> None:
     client.post("/v1/predictions", json={"predictions": [record(i) for i in range(8)]})
-    client.post("/v1/labels", json={"labels": [
-        {"prediction_id": "p-1", "model": "fraud", "label": 1}]})
+    client.post(
+        "/v1/labels", json={"labels": [{"prediction_id": "p-1", "model": "fraud", "label": 1}]}
+    )
     now = datetime.now(UTC)
-    r = client.post("/v1/models/fraud/reference", json={
-        "from": (now - timedelta(hours=1)).isoformat(), "to": now.isoformat()})
+    r = client.post(
+        "/v1/models/fraud/reference",
+        json={"from": (now - timedelta(hours=1)).isoformat(), "to": now.isoformat()},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["rows"] == 8
     assert r.json()["source"] == "window"
     assert count(services.engine, "reference_rows", "label = 1") == 1
-    empty = client.post("/v1/models/fraud/reference", json={
-        "from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"})
+    empty = client.post(
+        "/v1/models/fraud/reference",
+        json={"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"},
+    )
     assert empty.status_code == 422
-    backwards = client.post("/v1/models/fraud/reference", json={
-        "from": now.isoformat(), "to": (now - timedelta(hours=1)).isoformat()})
+    backwards = client.post(
+        "/v1/models/fraud/reference",
+        json={"from": now.isoformat(), "to": (now - timedelta(hours=1)).isoformat()},
+    )
     assert backwards.status_code == 422
 
 
 def test_events(client: TestClient, services: Services) -> None:
-    r = client.post("/v1/events", json={"model": "fraud", "event": "model_loaded",
-                                        "model_version": "3.2.0", "load_seconds": 12.5})
+    r = client.post(
+        "/v1/events",
+        json={
+            "model": "fraud",
+            "event": "model_loaded",
+            "model_version": "3.2.0",
+            "load_seconds": 12.5,
+        },
+    )
     assert r.status_code == 201, r.text
-    client.post("/v1/events", json={"model": "fraud", "event": "deployed",
-                                    "model_version": "3.2.0", "variant": "canary"})
+    client.post(
+        "/v1/events",
+        json={"model": "fraud", "event": "deployed", "model_version": "3.2.0", "variant": "canary"},
+    )
     events = client.get("/v1/models/fraud").json()["events"]
     assert [e["kind"] for e in events][::-1] == ["model_loaded", "deployed"] or len(events) == 2
     assert count(services.engine, "events", "load_seconds = 12.5") == 1
 
 
-@pytest.mark.parametrize("event", [
-    {"model": "fraud", "event": "exploded"},
-    {"model": "fraud", "event": "model_loaded", "load_seconds": -1},
-    {"event": "deployed"},
-])
-def test_bad_events_are_422(client: TestClient, services: Services,
-                            event: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"model": "fraud", "event": "exploded"},
+        {"model": "fraud", "event": "model_loaded", "load_seconds": -1},
+        {"event": "deployed"},
+    ],
+)
+def test_bad_events_are_422(
+    client: TestClient, services: Services, event: dict[str, object]
+) -> None:
     r = client.post("/v1/events", json=event)
     assert r.status_code == 422
     assert count(services.engine, "events") == 0

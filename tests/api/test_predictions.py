@@ -23,8 +23,10 @@ def test_batch_is_stored_with_typed_features(client: TestClient, services: Servi
     assert r.json() == {"received": 3, "stored": 3, "duplicates": 0}
     with services.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT num, cat, prediction, latency_ms, status, variant FROM predictions "
-                 "ORDER BY prediction_id")
+            text(
+                "SELECT num, cat, prediction, latency_ms, status, variant FROM predictions "
+                "ORDER BY prediction_id"
+            )
         ).all()
     assert [tuple(r) for r in rows] == [
         ([10.0], ["FR"], 0.5, 20.0, "ok", "production"),
@@ -33,7 +35,9 @@ def test_batch_is_stored_with_typed_features(client: TestClient, services: Servi
     ]
     model = services.models.require("fraud")
     assert [(f.name, f.kind) for f in model.schema.features] == [
-        ("amount", "numeric"), ("country", "categorical")]
+        ("amount", "numeric"),
+        ("country", "categorical"),
+    ]
 
 
 def test_resend_stores_nothing_twice(client: TestClient, services: Services) -> None:
@@ -43,12 +47,14 @@ def test_resend_stores_nothing_twice(client: TestClient, services: Services) -> 
     assert again.json() == {"received": 6, "stored": 1, "duplicates": 5}
     assert count(services.engine, "predictions") == 6
     metric = services.registry.get_sample_value(
-        "ml_predictions_total", {"model": "fraud", "model_version": "3.2.0", "status": "ok"})
+        "ml_predictions_total", {"model": "fraud", "model_version": "3.2.0", "status": "ok"}
+    )
     assert metric == 6
 
 
-def test_repeated_id_within_one_batch_is_stored_once(client: TestClient,
-                                                     services: Services) -> None:
+def test_repeated_id_within_one_batch_is_stored_once(
+    client: TestClient, services: Services
+) -> None:
     r = post(client, [record(1), record(1, features={"amount": 99.0})])
     assert r.json()["stored"] == 1
     assert count(services.engine, "predictions") == 1
@@ -56,37 +62,46 @@ def test_repeated_id_within_one_batch_is_stored_once(client: TestClient,
 
 def test_ndjson_body(client: TestClient, services: Services) -> None:
     body = b"\n".join(orjson.dumps(record(i)) for i in range(4)) + b"\n"
-    r = client.post("/v1/predictions", content=body,
-                    headers={"Content-Type": "application/x-ndjson"})
+    r = client.post(
+        "/v1/predictions", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
     assert r.status_code == 200, r.text
     assert count(services.engine, "predictions") == 4
 
 
-def test_records_without_id_or_timestamp_are_accepted(client: TestClient,
-                                                      services: Services) -> None:
+def test_records_without_id_or_timestamp_are_accepted(
+    client: TestClient, services: Services
+) -> None:
     r = post(client, [{"model": "m1", "features": {"x": 1}}, {"model": "m1", "features": {"x": 2}}])
     assert r.json()["stored"] == 2
     assert count(services.engine, "predictions", "prediction_id IS NULL") == 2
 
 
-def test_unknown_features_and_fields_are_kept_not_dropped(client: TestClient,
-                                                          services: Services) -> None:
+def test_unknown_features_and_fields_are_kept_not_dropped(
+    client: TestClient, services: Services
+) -> None:
     post(client, [record(0)])
     r = post(client, [record(1, features={"amount": 1.0, "channel": "web"}, region="eu")])
     assert r.status_code == 200, r.text
     with services.engine.connect() as conn:
-        extra = conn.execute(text("SELECT extra FROM predictions WHERE prediction_id='p-1'")).scalar()
+        extra = conn.execute(
+            text("SELECT extra FROM predictions WHERE prediction_id='p-1'")
+        ).scalar()
     assert extra == {"unknown_features": {"channel": "web"}, "region": "eu"}
 
 
-def test_unknown_features_rejected_when_model_says_so(client: TestClient,
-                                                      services: Services) -> None:
-    client.put("/v1/models/strict", json={
-        "features": [{"name": "a", "kind": "numeric"}], "unknown_features": "reject"})
+def test_unknown_features_rejected_when_model_says_so(
+    client: TestClient, services: Services
+) -> None:
+    client.put(
+        "/v1/models/strict",
+        json={"features": [{"name": "a", "kind": "numeric"}], "unknown_features": "reject"},
+    )
     r = post(client, [{"model": "strict", "features": {"a": 1, "b": 2}}])
     assert r.status_code == 422
     assert r.json()["error"]["details"] == [
-        {"index": 0, "field": "features.b", "problem": "is not in the model's feature schema"}]
+        {"index": 0, "field": "features.b", "problem": "is not in the model's feature schema"}
+    ]
 
 
 def test_multi_model_batch_is_all_or_nothing(client: TestClient, services: Services) -> None:
@@ -96,8 +111,14 @@ def test_multi_model_batch_is_all_or_nothing(client: TestClient, services: Servi
 
 
 def test_backfill_creates_missing_partition(client: TestClient, services: Services) -> None:
-    r = post(client, [record(0, timestamp="2026-11-20T01:00:00+00:00") if False else
-                      record(0, timestamp=_days_ago(9))])
+    r = post(
+        client,
+        [
+            record(0, timestamp="2026-11-20T01:00:00+00:00")
+            if False
+            else record(0, timestamp=_days_ago(9))
+        ],
+    )
     assert r.status_code == 200, r.text
     assert count(services.engine, "predictions") == 1
 
@@ -113,34 +134,53 @@ BAD_RECORDS: list[tuple[str, dict[str, Any], str]] = [
     ("missing features", {"model": "m"}, "features"),
     ("features not an object", {"model": "m", "features": [1, 2]}, "features"),
     ("model not a string", {"model": 7, "features": {"a": 1}}, "model"),
-    ("sql in model name", {"model": "x'; DROP TABLE predictions;--", "features": {"a": 1}},
-     "model"),
-    ("sql in feature name", {"model": "m", "features": {"a'); DROP TABLE models;--": 1}},
-     "features.a'); DROP TABLE models;--"),
+    (
+        "sql in model name",
+        {"model": "x'; DROP TABLE predictions;--", "features": {"a": 1}},
+        "model",
+    ),
+    (
+        "sql in feature name",
+        {"model": "m", "features": {"a'); DROP TABLE models;--": 1}},
+        "features.a'); DROP TABLE models;--",
+    ),
     ("nested feature value", {"model": "m", "features": {"a": {"b": 1}}}, "features.a"),
     ("huge string", {"model": "m", "features": {"a": "x" * 5000}}, "features.a"),
-    ("latency not a number", {"model": "m", "features": {"a": 1}, "latency_ms": "fast"},
-     "latency_ms"),
+    (
+        "latency not a number",
+        {"model": "m", "features": {"a": 1}, "latency_ms": "fast"},
+        "latency_ms",
+    ),
     ("negative latency", {"model": "m", "features": {"a": 1}, "latency_ms": -1}, "latency_ms"),
-    ("bad timestamp", {"model": "m", "features": {"a": 1}, "timestamp": "yesterday"},
-     "timestamp"),
-    ("timestamp in the future", {"model": "m", "features": {"a": 1},
-                                 "timestamp": "2999-01-01T00:00:00Z"}, "timestamp"),
-    ("timestamp beyond retention", {"model": "m", "features": {"a": 1},
-                                    "timestamp": "2001-01-01T00:00:00Z"}, "timestamp"),
-    ("tokens not an integer", {"model": "m", "features": {"a": 1}, "tokens_in": 1.5},
-     "tokens_in"),
-    ("empty prediction id", {"model": "m", "features": {"a": 1}, "prediction_id": ""},
-     "prediction_id"),
-    ("variant with spaces", {"model": "m", "features": {"a": 1}, "variant": "my canary"},
-     "variant"),
+    ("bad timestamp", {"model": "m", "features": {"a": 1}, "timestamp": "yesterday"}, "timestamp"),
+    (
+        "timestamp in the future",
+        {"model": "m", "features": {"a": 1}, "timestamp": "2999-01-01T00:00:00Z"},
+        "timestamp",
+    ),
+    (
+        "timestamp beyond retention",
+        {"model": "m", "features": {"a": 1}, "timestamp": "2001-01-01T00:00:00Z"},
+        "timestamp",
+    ),
+    ("tokens not an integer", {"model": "m", "features": {"a": 1}, "tokens_in": 1.5}, "tokens_in"),
+    (
+        "empty prediction id",
+        {"model": "m", "features": {"a": 1}, "prediction_id": ""},
+        "prediction_id",
+    ),
+    (
+        "variant with spaces",
+        {"model": "m", "features": {"a": 1}, "variant": "my canary"},
+        "variant",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "bad", "field"), BAD_RECORDS, ids=[c[0] for c in BAD_RECORDS])
-def test_bad_record_rejects_whole_batch_and_is_named(client: TestClient, services: Services,
-                                                     case: str, bad: dict[str, Any],
-                                                     field: str) -> None:
+def test_bad_record_rejects_whole_batch_and_is_named(
+    client: TestClient, services: Services, case: str, bad: dict[str, Any], field: str
+) -> None:
     good = {"model": "m", "features": {"a": 1}}
     r = post(client, [good, bad, good])
     assert r.status_code == 422, r.text
@@ -152,17 +192,26 @@ def test_bad_record_rejects_whole_batch_and_is_named(client: TestClient, service
 
 def test_every_bad_record_is_named(client: TestClient, services: Services) -> None:
     post(client, [{"model": "m", "features": {"a": 1.0}}])
-    r = post(client, [{"model": "m", "features": {"a": "text"}}, {"model": "m", "features": {"a": 2}},
-                      {"model": "m", "features": {"a": True}}])
+    r = post(
+        client,
+        [
+            {"model": "m", "features": {"a": "text"}},
+            {"model": "m", "features": {"a": 2}},
+            {"model": "m", "features": {"a": True}},
+        ],
+    )
     assert r.status_code == 422
     assert [(d["index"], d["field"]) for d in r.json()["error"]["details"]] == [
-        (0, "features.a"), (2, "features.a")]
+        (0, "features.a"),
+        (2, "features.a"),
+    ]
     assert count(services.engine, "predictions") == 1  # only the first, good batch
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
-def test_non_finite_numbers_are_rejected(client: TestClient, services: Services,
-                                         literal: bytes) -> None:
+def test_non_finite_numbers_are_rejected(
+    client: TestClient, services: Services, literal: bytes
+) -> None:
     body = b'{"predictions": [{"model": "m", "features": {"a": ' + literal + b"}}]}"
     r = client.post("/v1/predictions", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code in (400, 422), r.text
@@ -178,8 +227,9 @@ def test_ten_thousand_features_is_refused(client: TestClient, services: Services
     assert stored_nothing(services.engine)
 
 
-def test_mixed_kinds_in_first_batch_cannot_be_inferred(client: TestClient,
-                                                       services: Services) -> None:
+def test_mixed_kinds_in_first_batch_cannot_be_inferred(
+    client: TestClient, services: Services
+) -> None:
     r = post(client, [{"model": "m", "features": {"a": 1}}, {"model": "m", "features": {"a": "x"}}])
     assert r.status_code == 422
     assert r.json()["error"]["details"][0]["field"] == "features.a"
@@ -196,8 +246,9 @@ def test_malformed_json_is_400(client: TestClient, services: Services, body: byt
 
 def test_malformed_ndjson_line_is_named(client: TestClient, services: Services) -> None:
     body = orjson.dumps(record(0)) + b"\n{oops\n"
-    r = client.post("/v1/predictions", content=body,
-                    headers={"Content-Type": "application/x-ndjson"})
+    r = client.post(
+        "/v1/predictions", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["details"][0]["index"] == 1
     assert stored_nothing(services.engine)
@@ -210,11 +261,13 @@ def test_wrong_envelope_is_400(client: TestClient, body: bytes) -> None:
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", None])
-def test_wrong_content_type_is_415(client: TestClient, services: Services,
-                                   content_type: str | None) -> None:
+def test_wrong_content_type_is_415(
+    client: TestClient, services: Services, content_type: str | None
+) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    r = client.post("/v1/predictions", content=orjson.dumps({"predictions": [record(0)]}),
-                    headers=headers)
+    r = client.post(
+        "/v1/predictions", content=orjson.dumps({"predictions": [record(0)]}), headers=headers
+    )
     assert r.status_code == 415
     assert r.json()["error"]["code"] == "unsupported_media_type"
     assert stored_nothing(services.engine)
@@ -235,7 +288,10 @@ def test_sql_metacharacters_do_not_reach_sql(client: TestClient, services: Servi
     post(client, [{"model": "m'--", "features": {"a": 1}}])
     post(client, [{"model": "m", "features": {'a"; DROP TABLE labels; --': 1}}])
     with services.engine.connect() as conn:
-        tables = set(conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+        tables = set(
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+        )
     assert {"predictions", "labels", "models"} <= tables
     assert stored_nothing(services.engine)
