@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -113,19 +114,13 @@ def test_multi_model_batch_is_all_or_nothing(client: TestClient, services: Servi
 def test_backfill_creates_missing_partition(client: TestClient, services: Services) -> None:
     r = post(
         client,
-        [
-            record(0, timestamp="2026-11-20T01:00:00+00:00")
-            if False
-            else record(0, timestamp=_days_ago(9))
-        ],
+        [record(0, timestamp=_days_ago(9))],
     )
     assert r.status_code == 200, r.text
     assert count(services.engine, "predictions") == 1
 
 
 def _days_ago(days: int) -> str:
-    from datetime import UTC, datetime, timedelta
-
     return (datetime.now(UTC) - timedelta(days=days)).isoformat()
 
 
