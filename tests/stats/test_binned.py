@@ -161,3 +161,21 @@ def test_merged_category_counts_add_up() -> None:
     assert binned.merge_category_counts([{"a": 1, "b": 2}, {"b": 3, "c": 4}]) == {
         "a": 1, "b": 5, "c": 4,
     }
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_percentile_rollups_coarsen_to_the_decile_rollup(seed: int) -> None:
+    ref, cur = _pair(seed, "lognormal", 0.2)
+    percentiles, deciles = drift.psi_bins(ref, 100), drift.psi_bins(ref, 10)
+    coarse = binned.coarsen(binned.rollup(cur, percentiles), percentiles, deciles)
+    direct = binned.rollup(cur, deciles)
+    np.testing.assert_array_equal(coarse.counts, direct.counts)
+    np.testing.assert_allclose(coarse.sums, direct.sums, rtol=1e-12)
+    np.testing.assert_allclose(coarse.sumsq, direct.sumsq, rtol=1e-12)
+
+
+def test_coarsening_needs_coarse_edges_among_the_fine_ones() -> None:
+    r = binned.rollup([0.5, 1.5, 2.5], [1.0, 2.0])
+    np.testing.assert_array_equal(binned.coarsen(r, [1.0, 2.0], [2.0]).counts, [2, 1])
+    with pytest.raises(ValueError, match="subset"):
+        binned.coarsen(r, [1.0, 2.0], [1.5])
