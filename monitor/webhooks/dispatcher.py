@@ -51,7 +51,7 @@ class DispatchPolicy:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if not 0 < self.base_delay_seconds <= self.max_delay_seconds:
-            raise ValueError("need 0 < base_delay_seconds <= max_delay_seconds")
+            raise ValueError("base_delay_seconds must be > 0 and <= max_delay_seconds")
         if self.timeout_seconds <= 0 or self.max_events_per_run < 1:
             raise ValueError("timeout_seconds and max_events_per_run must be positive")
 
