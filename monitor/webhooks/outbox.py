@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 from sqlalchemy import Connection, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -106,7 +105,7 @@ def enqueue_retrain(
             model_version=model_version,
             reason=reason,
             window=window,
-            payload=Jsonb(payload),
+            payload=payload,
             next_attempt_at=now,
             created_at=now,
         )

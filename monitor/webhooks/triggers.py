@@ -102,27 +102,30 @@ def enqueue_from_results(
     conn: Connection,
     services: Services,
     model: ModelRecord,
-    window: str,
     window_end: datetime,
     results: Sequence[Result],
 ) -> Enqueued | None:
-    """Enqueue a retraining event if ``results`` show dataset drift or a performance drop
-    (drift first). None when they show neither; otherwise what the outbox did with it."""
-    candidates: tuple[tuple[Reason, tuple[str, dict[str, Any]]], ...] = (
-        ("drift", drift_evidence(model, results)),
-        ("performance", performance_evidence(results)),
-    )
-    for reason, (version, evidence) in candidates:
-        if not evidence:
-            continue
-        return enqueue_retrain(
-            conn,
-            model,
-            reason=reason,
-            window=window,
-            model_version=version,
-            evidence=evidence,
-            base_url=public_base_url(services.settings),
-            event_id=job_event_id(model.name, reason, window, window_end),
+    """Enqueue a retraining event if ``results`` (of any windows) show dataset drift or a
+    performance drop: the first window that does, drift before performance. None when they show
+    neither; otherwise what the outbox did with it (enqueued, duplicate, cooldown, no_webhook)."""
+    by_window: dict[str, list[Result]] = defaultdict(list)
+    for r in results:
+        by_window[r.window].append(r)
+    for window, rows in by_window.items():
+        candidates: tuple[tuple[Reason, tuple[str, dict[str, Any]]], ...] = (
+            ("drift", drift_evidence(model, rows)),
+            ("performance", performance_evidence(rows)),
         )
+        for reason, (version, evidence) in candidates:
+            if evidence:
+                return enqueue_retrain(
+                    conn,
+                    model,
+                    reason=reason,
+                    window=window,
+                    model_version=version,
+                    evidence=evidence,
+                    base_url=public_base_url(services.settings),
+                    event_id=job_event_id(model.name, reason, window, window_end),
+                )
     return None

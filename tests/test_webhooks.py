@@ -1,0 +1,397 @@
+"""The retraining webhook outbox, signing and dispatcher, against a real PostgreSQL.
+
+HTTP goes through ``httpx.MockTransport``; time is passed in, so backoff needs no sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+
+from monitor.services import Services
+from monitor.storage.models import ModelRecord
+from monitor.storage.results import Result
+from monitor.webhooks.dispatcher import DispatchPolicy, dispatch_pending
+from monitor.webhooks.metrics import register_webhook_metrics
+from monitor.webhooks.outbox import Enqueued, claim_next, enqueue_retrain
+from monitor.webhooks.payload import canonical_body
+from monitor.webhooks.signing import signature, verify
+from monitor.webhooks.triggers import enqueue_from_results
+
+SECRET = "s3cret-shared-key"
+HOOK_URL = "http://receiver.invalid/hooks/retrain"
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def register(services: Services, name: str = "fraud", *, cooldown: int = 86_400) -> ModelRecord:
+    webhook = {"url": HOOK_URL, "secret": SECRET, "cooldown_seconds": cooldown}
+    record, _ = services.models.put(
+        name, task="classification", schema=None, prediction_kind=None, config={"webhook": webhook}
+    )
+    return record
+
+
+def enqueue(
+    services: Services,
+    model: ModelRecord,
+    *,
+    event_id: UUID | None = None,
+    now: datetime = T0,
+    reason: Any = "drift",
+) -> Enqueued:
+    with services.engine.begin() as conn:
+        return enqueue_retrain(
+            conn,
+            model,
+            reason=reason,
+            window="1h",
+            model_version="3.2.0",
+            evidence={"dataset_drift_share": 0.75},
+            base_url="http://monitor.example:8000",
+            event_id=event_id,
+            now=now,
+        )
+
+
+class Receiver:
+    """A MockTransport handler that answers ``statuses`` in turn (then 200) and keeps requests."""
+
+    def __init__(self, *statuses: int | Exception) -> None:
+        self.script = list(statuses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.script.pop(0) if self.script else 200
+        if isinstance(answer, Exception):
+            raise answer
+        return httpx.Response(answer, text="nope" if answer >= 300 else "ok")
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+def rows(services: Services) -> list[dict[str, Any]]:
+    with services.engine.connect() as conn:
+        result = conn.execute(text("SELECT * FROM webhook_events ORDER BY created_at"))
+        return [dict(r) for r in result.mappings()]
+
+
+# -- signing --------------------------------------------------------------------------------
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    body = b'{"event_id":"e1"}'
+    expected = hmac.new(b"k" * 8, b"1764000000." + body, hashlib.sha256).hexdigest()
+    assert signature("k" * 8, 1_764_000_000, body) == f"sha256={expected}"
+
+
+def test_verify_accepts_only_the_right_secret_body_and_a_fresh_timestamp() -> None:
+    body, ts = b'{"a":1}', 1_764_000_000
+    good = signature(SECRET, ts, body)
+    assert verify(SECRET, str(ts), body, good, now=ts + 10)
+    assert not verify(SECRET, str(ts), b'{"a":2}', good, now=ts)
+    assert not verify("another-secret", str(ts), body, good, now=ts)
+    assert not verify(SECRET, str(ts), body, good, now=ts + 301)
+    assert not verify(SECRET, "not-a-number", body, good, now=ts)
+    assert not verify(SECRET, str(ts + 1), body, good, now=ts)
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+def test_delivery_posts_the_spec_body_with_a_valid_signature(services: Services) -> None:
+    model = register(services)
+    event = enqueue(services, model)
+    assert event.outcome == "enqueued"
+    receiver = Receiver()
+
+    assert dispatch_pending(services, transport=receiver.transport, now=T0) == {"delivered": 1}
+
+    (request,) = receiver.requests
+    assert str(request.url) == HOOK_URL
+    assert request.headers["X-Monitor-Event-Id"] == str(event.event_id)
+    assert request.headers["X-Monitor-Timestamp"] == str(int(T0.timestamp()))
+    assert request.headers["Content-Type"] == "application/json"
+    assert verify(
+        SECRET,
+        request.headers["X-Monitor-Timestamp"],
+        request.content,
+        request.headers["X-Monitor-Signature"],
+        now=T0.timestamp(),
+    )
+    body = json.loads(request.content)
+    assert body == {
+        "event_id": str(event.event_id),
+        "model": "fraud",
+        "model_version": "3.2.0",
+        "reason": "drift",
+        "window": "1h",
+        "created_at": T0.isoformat(),
+        "evidence": {"dataset_drift_share": 0.75},
+        "drift_url": "http://monitor.example:8000/v1/models/fraud/drift?window=1h",
+    }
+    assert request.content == canonical_body(body)
+    (row,) = rows(services)
+    assert (row["status"], row["attempts"], row["delivered_at"]) == ("delivered", 1, T0)
+    assert dispatch_pending(services, transport=receiver.transport, now=T0 + timedelta(1)) == {}
+
+
+def test_enqueue_commits_or_rolls_back_with_the_callers_transaction(services: Services) -> None:
+    model = register(services)
+
+    def decide_then_fail() -> None:
+        with services.engine.begin() as conn:
+            enqueue_retrain(
+                conn, model, reason="drift", window="1h", evidence={}, base_url="http://x", now=T0
+            )
+            raise RuntimeError("the job failed after deciding")
+
+    with pytest.raises(RuntimeError):
+        decide_then_fail()
+    assert rows(services) == []
+    # and the rolled-back attempt did not start a cooldown either
+    assert enqueue(services, model).outcome == "enqueued"
+
+
+def test_failures_retry_with_growing_backoff_then_deliver(services: Services) -> None:
+    model = register(services)
+    enqueue(services, model)
+    receiver = Receiver(500, httpx.ConnectError("refused"), 503)
+    policy = DispatchPolicy(base_delay_seconds=1, max_delay_seconds=3600)
+    now, waits = T0, []
+    for _ in range(3):
+        outcomes = dispatch_pending(
+            services, transport=receiver.transport, now=now, policy=policy, rng=random.Random(7)
+        )
+        assert outcomes == {"retry": 1}
+        (row,) = rows(services)
+        waits.append((row["next_attempt_at"] - now).total_seconds())
+        # not due before its time
+        assert dispatch_pending(services, transport=receiver.transport, now=now) == {}
+        now = row["next_attempt_at"]
+    assert 0.5 <= waits[0] <= 1
+    assert 1 <= waits[1] <= 2
+    assert 2 <= waits[2] <= 4
+    assert "HTTP 503" in rows(services)[0]["last_error"]
+
+    assert dispatch_pending(services, transport=receiver.transport, now=now) == {"delivered": 1}
+    (row,) = rows(services)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 4, None)
+    # every attempt carried the same event id, each freshly signed
+    assert {r.headers["X-Monitor-Event-Id"] for r in receiver.requests} == {str(row["event_id"])}
+
+
+def test_dead_letter_after_max_attempts_then_retry_by_api(
+    services: Services, client: TestClient
+) -> None:
+    model = register(services)
+    event = enqueue(services, model)
+    registry = CollectorRegistry()
+    register_webhook_metrics(registry, services.engine)
+    receiver = Receiver(*[500] * 3)
+    policy = DispatchPolicy(max_attempts=3, base_delay_seconds=1)
+    now = T0
+    seen = []
+    for _ in range(3):
+        seen.append(
+            dispatch_pending(services, transport=receiver.transport, now=now, policy=policy)
+        )
+        now += timedelta(hours=2)
+    assert seen == [{"retry": 1}, {"retry": 1}, {"dead": 1}]
+    assert dispatch_pending(services, transport=receiver.transport, now=now, policy=policy) == {}
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("monitor_webhook_deliveries_total", outcome="retry") == 2
+    assert sample("monitor_webhook_deliveries_total", outcome="dead") == 1
+    assert sample("monitor_webhook_deliveries_total", outcome="delivered") == 0
+    assert sample("monitor_webhook_events", status="dead") == 1
+
+    dead = client.get("/v1/webhooks", params={"status": "dead"}).json()["events"]
+    assert [(e["event_id"], e["attempts"], e["model"]) for e in dead] == [
+        (str(event.event_id), 3, "fraud")
+    ]
+    assert dead[0]["last_error"].startswith("HTTP 500")
+    assert client.get("/v1/webhooks", params={"status": "pending"}).json() == {"events": []}
+
+    retried = client.post(f"/v1/webhooks/{event.event_id}/retry")
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
+    assert dispatch_pending(services, transport=receiver.transport, policy=policy) == {
+        "delivered": 1
+    }
+    assert sample("monitor_webhook_events", status="dead") == 0
+    assert sample("monitor_webhook_deliveries_total", outcome="delivered") == 1
+    again = client.post(f"/v1/webhooks/{event.event_id}/retry")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+    missing = client.post(f"/v1/webhooks/{uuid4()}/retry")
+    assert missing.status_code == 404
+
+
+def test_a_leased_event_is_skipped_by_other_dispatchers(services: Services) -> None:
+    model = register(services)
+    enqueue(services, model)
+    with services.engine.begin() as first:
+        claimed = claim_next(first, T0, T0 + timedelta(minutes=1))
+        assert claimed is not None
+        with services.engine.begin() as second:  # row locked: skipped, not waited for
+            assert claim_next(second, T0, T0 + timedelta(minutes=1)) is None
+    with services.engine.begin() as later:  # committed lease: not due until it ends
+        assert claim_next(later, T0 + timedelta(seconds=59), T0) is None
+        again = claim_next(later, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
+    assert again is not None
+    assert again.attempts == 2
+
+
+def test_a_model_without_webhook_enqueues_nothing(services: Services) -> None:
+    record, _ = services.models.put(
+        "plain", task="classification", schema=None, prediction_kind=None, config={}
+    )
+    assert enqueue(services, record).outcome == "no_webhook"
+    assert rows(services) == []
+
+
+# -- de-duplication and cooldown ------------------------------------------------------------
+
+
+def test_the_same_event_id_is_stored_once(services: Services) -> None:
+    model = register(services, cooldown=0)
+    event_id = uuid4()
+    assert enqueue(services, model, event_id=event_id).outcome == "enqueued"
+    assert enqueue(services, model, event_id=event_id).outcome == "duplicate"
+    assert len(rows(services)) == 1
+
+
+def test_one_event_per_model_per_cooldown(services: Services) -> None:
+    fraud, churn = register(services, "fraud", cooldown=3600), register(services, "churn")
+    assert enqueue(services, fraud, now=T0).outcome == "enqueued"
+    assert enqueue(services, fraud, now=T0 + timedelta(minutes=59)).outcome == "cooldown"
+    assert enqueue(services, churn, now=T0).outcome == "enqueued"  # per model
+    assert enqueue(services, fraud, now=T0 + timedelta(hours=1)).outcome == "enqueued"
+    assert len(rows(services)) == 3
+
+
+def test_cooldown_holds_between_concurrent_transactions(services: Services) -> None:
+    """Two replicas deciding at once: the second waits for the first and then enqueues nothing."""
+    model = register(services)
+    outcome: list[str] = []
+
+    def other_replica() -> None:
+        outcome.append(enqueue(services, model, now=T0).outcome)
+
+    with services.engine.begin() as conn:
+        first = enqueue_retrain(
+            conn, model, reason="alert", window="", evidence={}, base_url="http://x", now=T0
+        )
+        replica = threading.Thread(target=other_replica)
+        replica.start()
+        time.sleep(0.5)
+        assert outcome == []  # blocked on the cooldown row
+    replica.join(timeout=10)
+    assert (first.outcome, outcome) == ("enqueued", ["cooldown"])
+    assert len(rows(services)) == 1
+
+
+# -- deciding from job results --------------------------------------------------------------
+
+
+def drift_results(share: float, version: str = "3.2.0") -> list[Result]:
+    def feature(name: str, score: float, detected: bool) -> list[Result]:
+        labels = {"feature": name, "method": "wasserstein"}
+        return [
+            Result(version, "1h", "feature_drift_score", score, labels, {"threshold": 0.1}),
+            Result(version, "1h", "feature_drift_detected", float(detected), labels),
+        ]
+
+    return [
+        *feature("amount", 0.31, True),
+        *feature("age", 0.02, False),
+        Result(version, "1h", "dataset_drift_share", share),
+    ]
+
+
+def from_results(services: Services, model: ModelRecord, results: list[Result]) -> Any:
+    with services.engine.begin() as conn:
+        return enqueue_from_results(conn, services, model, T0, results)
+
+
+def test_dataset_drift_in_results_enqueues_a_drift_event(services: Services) -> None:
+    model = register(services)
+    assert from_results(services, model, drift_results(0.25)) is None
+    done = from_results(services, model, drift_results(0.5))
+    assert done.outcome == "enqueued"
+    (row,) = rows(services)
+    assert (row["reason"], row["window"], row["model_version"]) == ("drift", "1h", "3.2.0")
+    assert row["payload"]["evidence"] == {
+        "dataset_drift_share": 0.5,
+        "dataset_drift_threshold": 0.5,
+        "drifted_features": [
+            {"feature": "amount", "score": 0.31, "method": "wasserstein", "threshold": 0.1}
+        ],
+    }
+    assert row["payload"]["drift_url"] == "http://127.0.0.1:8000/v1/models/fraud/drift?window=1h"
+    # the same run again (same window end): the same event, not a new one
+    assert from_results(services, model, drift_results(0.5)).outcome == "duplicate"
+
+
+def test_a_flagged_performance_drop_enqueues_a_performance_event(services: Services) -> None:
+    model = register(services)
+    results = [
+        Result(
+            "",
+            "24h",
+            "model_performance",
+            0.71,
+            {"metric": "accuracy"},
+            {"degraded": True, "baseline": 0.9, "threshold": 0.05},
+        ),
+        Result("", "24h", "model_performance", 0.8, {"metric": "f1"}, {"baseline": 0.82}),
+    ]
+    assert from_results(services, model, results).outcome == "enqueued"
+    (row,) = rows(services)
+    assert row["reason"] == "performance"
+    assert row["payload"]["evidence"] == {
+        "performance": [{"metric": "accuracy", "value": 0.71, "baseline": 0.9, "threshold": 0.05}]
+    }
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    policy = DispatchPolicy(base_delay_seconds=1, max_delay_seconds=3600)
+    rng = random.Random(1)
+    for attempt, full in [(1, 1), (2, 2), (5, 16), (12, 2048), (13, 3600), (40, 3600)]:
+        delay = policy.backoff(attempt, rng).total_seconds()
+        assert full / 2 <= delay <= full
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"base_delay_seconds": 0},
+        {"base_delay_seconds": 10, "max_delay_seconds": 5},
+        {"timeout_seconds": 0},
+    ],
+)
+def test_policy_refuses_settings_that_cannot_work(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must"):
+        DispatchPolicy(**kwargs)
