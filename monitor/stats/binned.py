@@ -50,6 +50,9 @@ class Rollup:
     """Per-bin counts, and for a numeric feature per-bin sums and sums of squares.
 
     Two rollups compared or merged must share their bins (frozen edges, or aligned categories).
+    Within-bin variances come from sum(x²)/n - mean², which loses precision when a bin's mean
+    is many orders of magnitude above its spread; only ``reference_std`` (where the between-bin
+    part dominates) and the error bound use them.
     """
 
     counts: FloatArray

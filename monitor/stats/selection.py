@@ -74,6 +74,9 @@ class Method:
 
     ``exact(ref, cur, numeric)`` takes raw samples; ``binned(ref, cur)`` takes rollups on shared
     bins (frozen numeric edges, or categories aligned with ``binned.align_categories``).
+    On a numeric column, exact ``jensenshannon`` bins like Evidently (Sturges over both
+    samples) while its rollup version uses the frozen bins; exact ``psi`` uses reference deciles,
+    the bins rollups freeze, so exact and rollup PSI agree.
     """
 
     name: str

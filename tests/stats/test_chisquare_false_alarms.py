@@ -35,7 +35,9 @@ def test_two_sample_chi_square_keeps_5_percent_where_evidently_false_alarms() ->
         ours += drift.chi_square_two_sample(ref_counts, cur_counts).pvalue < 0.05
         evidently += evidently_oracle.run("chisquare", ref, cur, numeric=False)[1]
     ours_rate, evidently_rate = ours / SEEDS, evidently / SEEDS
-    print(f"false-alarm rate on {SEEDS} stable pairs: ours {ours_rate:.3f}, "
-          f"Evidently {evidently_rate:.3f}")
+    print(
+        f"false-alarm rate on {SEEDS} stable pairs: ours {ours_rate:.3f}, "
+        f"Evidently {evidently_rate:.3f}"
+    )
     assert ours_rate < 0.10
     assert evidently_rate > 0.25

@@ -74,8 +74,14 @@ def test_unknown_or_inapplicable_methods_are_configuration_errors() -> None:
 
 
 def test_registry_names_the_methods_of_the_spec() -> None:
-    assert set(selection.METHODS) == {"ks", "wasserstein", "chisquare", "ztest", "jensenshannon",
-                                      "psi"}
+    assert set(selection.METHODS) == {
+        "ks",
+        "wasserstein",
+        "chisquare",
+        "ztest",
+        "jensenshannon",
+        "psi",
+    }
 
 
 @pytest.mark.parametrize("name", ["ks", "wasserstein", "jensenshannon", "psi"])
