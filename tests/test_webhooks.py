@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
-from monitor.storage.results import Result
+from monitor.storage.results import Result, write_results
 from monitor.webhooks.dispatcher import DispatchPolicy, dispatch_pending
 from monitor.webhooks.metrics import register_webhook_metrics
 from monitor.webhooks.outbox import Enqueued, claim_next, enqueue_retrain
@@ -351,25 +351,37 @@ def test_dataset_drift_in_results_enqueues_a_drift_event(services: Services) -> 
     assert from_results(services, model, drift_results(0.5)).outcome == "duplicate"
 
 
-def test_a_flagged_performance_drop_enqueues_a_performance_event(services: Services) -> None:
-    model = register(services)
-    results = [
-        Result(
-            "",
-            "24h",
-            "model_performance",
-            0.71,
-            {"metric": "accuracy"},
-            {"degraded": True, "baseline": 0.9, "threshold": 0.05},
-        ),
-        Result("", "24h", "model_performance", 0.8, {"metric": "f1"}, {"baseline": 0.82}),
+def performance(accuracy: float, mae: float, samples: int = 500) -> list[Result]:
+    details = {"samples": samples}
+    return [
+        Result("", "24h", "model_performance", accuracy, {"metric": "accuracy"}, details),
+        Result("", "24h", "model_performance", mae, {"metric": "mae"}, details),
+        Result("", "24h", "model_performance", 0.5, {"metric": "something_else"}, details),
     ]
-    assert from_results(services, model, results).outcome == "enqueued"
+
+
+def test_a_performance_drop_against_the_7_day_baseline_enqueues_an_event(
+    services: Services,
+) -> None:
+    model = register(services)
+    with services.engine.begin() as conn:
+        for days, accuracy in [(8, 0.1), (3, 0.92), (2, 0.88), (1, 0.9)]:  # 8 days: too old
+            write_results(conn, model.id, T0 - timedelta(days=days), performance(accuracy, 2.0))
+
+    def check(results: list[Result]) -> Any:
+        with services.engine.begin() as conn:
+            return enqueue_from_results(conn, services, model, T0, results)
+
+    assert check(performance(0.82, 2.1)) is None  # within 10 % of 0.9 and of 2.0
+    assert check(performance(0.5, 3.0, samples=99)) is None  # too few labels to judge
+    assert check(performance(0.80, 2.15)).outcome == "enqueued"
     (row,) = rows(services)
-    assert row["reason"] == "performance"
-    assert row["payload"]["evidence"] == {
-        "performance": [{"metric": "accuracy", "value": 0.71, "baseline": 0.9, "threshold": 0.05}]
-    }
+    assert (row["reason"], row["window"]) == ("performance", "24h")
+    evidence = row["payload"]["evidence"]
+    assert evidence["performance_drop"] == 0.1
+    (figure,) = evidence["performance"]
+    assert (figure["metric"], figure["value"], figure["samples"]) == ("accuracy", 0.8, 500)
+    assert figure["baseline"] == pytest.approx(0.9)
 
 
 # -- policy ---------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Deciding to retrain from a job's results: dataset drift, or a performance drop.
 
+Dataset drift: a ``dataset_drift_share`` row at or above the model's ``drift.dataset_drift_share``.
+A performance drop: a ``model_performance`` figure more than 10 % worse than its average over
+the previous 7 days of results, on at least ``drift.min_samples`` labelled predictions (the
+MLPerformanceDrop alert rule, decided here too so a deployment without Prometheus retrains).
+
 The job runner calls ``enqueue_from_results`` in the transaction that writes the results, so
 the event and its evidence commit together. Event ids are derived from (model, reason, window,
 window end): re-running a job for the same window enqueues nothing new.
@@ -7,21 +12,30 @@ window end): re-running a job for the same window enqueues nothing new.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
-from monitor.webhooks.outbox import Enqueued, enqueue_retrain
+from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
 from monitor.webhooks.payload import Reason, public_base_url
 
 DEFAULT_DATASET_DRIFT_SHARE = 0.5
+DEFAULT_MIN_SAMPLES = 100
+# Mirrors the MLPerformanceDrop alert rule (monitor.alerts.rules): more than 10 % worse than
+# the figure's average over the last 7 days.
+PERFORMANCE_DROP = 0.10
+BASELINE_DAYS = 7
+# the metric families of monitor.alerts.promql.PERFORMANCE_*_IS_BETTER
+_HIGHER_IS_BETTER = re.compile("accuracy|precision|recall|f1|roc_auc")
+_LOWER_IS_BETTER = re.compile("log_loss|mae|rmse|mape")
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://github.com/ml-monitor/ml-monitor/webhooks")
 
 
@@ -83,19 +97,61 @@ def drift_evidence(model: ModelRecord, results: Sequence[Result]) -> tuple[str, 
     return "", {}
 
 
-def performance_evidence(results: Sequence[Result]) -> tuple[str, dict[str, Any]]:
-    """(model_version, evidence) when the performance job flagged a drop: a ``model_performance``
-    row whose details say ``"degraded": true`` (with e.g. ``baseline`` and ``threshold``)."""
+def performance_baselines(
+    conn: Connection, model_id: int, window_end: datetime, days: int = BASELINE_DAYS
+) -> dict[tuple[str, str, str], float]:
+    """Average of each (version, window, metric) performance figure over the ``days`` before
+    ``window_end``: the same baseline as the MLPerformanceDrop alert rule."""
+    rows = conn.execute(
+        text(
+            "SELECT model_version, \"window\", labels->>'metric', avg(value) FROM results "
+            "WHERE model_id = :model_id AND metric = 'model_performance' "
+            "AND window_end >= :since AND window_end < :end AND value IS NOT NULL "
+            "GROUP BY model_version, \"window\", labels->>'metric'"
+        ),
+        {"model_id": model_id, "since": window_end - timedelta(days=days), "end": window_end},
+    )
+    return {(version, window, metric): float(avg) for version, window, metric, avg in rows}
+
+
+def _dropped(metric: str, value: float, baseline: float, drop: float) -> bool:
+    if _HIGHER_IS_BETTER.fullmatch(metric):
+        return value < (1 - drop) * baseline
+    if _LOWER_IS_BETTER.fullmatch(metric):
+        return value > (1 + drop) * baseline
+    return False
+
+
+def performance_evidence(
+    model: ModelRecord,
+    results: Sequence[Result],
+    baselines: Mapping[tuple[str, str, str], float],
+    drop: float = PERFORMANCE_DROP,
+) -> tuple[str, dict[str, Any]]:
+    """(model_version, evidence) of the first version whose performance is more than ``drop``
+    worse than its baseline on enough labelled predictions, or ("", {}) if none is."""
+    min_samples = int((model.config.get("drift") or {}).get("min_samples", DEFAULT_MIN_SAMPLES))
     dropped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        if r.metric == "model_performance" and r.details and r.details.get("degraded") is True:
-            figure = {"metric": r.labels.get("metric", ""), "value": r.value}
-            figure.update({k: v for k, v in r.details.items() if k != "degraded"})
-            dropped[r.model_version].append(figure)
+        if r.metric != "model_performance" or r.value is None:
+            continue
+        name = r.labels.get("metric", "")
+        baseline = baselines.get((r.model_version, r.window, name))
+        samples = (r.details or {}).get("samples", 0)
+        if baseline is None or samples < min_samples:
+            continue
+        if _dropped(name, r.value, baseline, drop):
+            dropped[r.model_version].append(
+                {"metric": name, "value": r.value, "baseline": baseline, "samples": samples}
+            )
     if not dropped:
         return "", {}
     version, figures = next(iter(dropped.items()))
-    return version, {"performance": sorted(figures, key=lambda f: str(f["metric"]))}
+    return version, {
+        "performance": sorted(figures, key=lambda f: str(f["metric"])),
+        "performance_drop": drop,
+        "baseline_days": BASELINE_DAYS,
+    }
 
 
 def enqueue_from_results(
@@ -108,13 +164,18 @@ def enqueue_from_results(
     """Enqueue a retraining event if ``results`` (of any windows) show dataset drift or a
     performance drop: the first window that does, drift before performance. None when they show
     neither; otherwise what the outbox did with it (enqueued, duplicate, cooldown, no_webhook)."""
+    if webhook_settings(model.config) is None:
+        return None
     by_window: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         by_window[r.window].append(r)
+    baselines: Mapping[tuple[str, str, str], float] = {}
+    if any(r.metric == "model_performance" for r in results):
+        baselines = performance_baselines(conn, model.id, window_end)
     for window, rows in by_window.items():
         candidates: tuple[tuple[Reason, tuple[str, dict[str, Any]]], ...] = (
             ("drift", drift_evidence(model, rows)),
-            ("performance", performance_evidence(rows)),
+            ("performance", performance_evidence(model, rows, baselines)),
         )
         for reason, (version, evidence) in candidates:
             if evidence:
