@@ -1,0 +1,222 @@
+"""Serving health per model version and variant: latency, throughput, errors, load time, and
+every canary or shadow variant compared with production in the same window.
+
+PostgreSQL computes the aggregates (``monitor.storage.serving``); the comparison's drift score
+runs the default method for the column (``monitor.stats.selection``) on binned rollups:
+production's prediction deciles as bins for a numeric output, counts per value otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection
+
+from monitor.jobs.base import Window
+from monitor.services import Services
+from monitor.stats import selection
+from monitor.stats.binned import Rollup, align_categories
+from monitor.stats.selection import MethodChoice, Score
+from monitor.stats.serving import DEFAULT_QUANTILES, error_ratio, throughput
+from monitor.storage.engine import translate_errors
+from monitor.storage.models import ModelRecord
+from monitor.storage.results import Result
+from monitor.storage.serving import (
+    GroupStats,
+    ModelLoad,
+    binned_predictions,
+    category_predictions,
+    group_stats,
+    latest_loads,
+    prediction_shape,
+)
+from monitor.storage.span import Span
+
+PRODUCTION = "production"
+DECILES = tuple(np.arange(1, selection.PSI_BINS) / selection.PSI_BINS)
+TOP_CATEGORIES = 20
+
+Key = tuple[str | None, str]  # (model_version or None for the pooled variant, variant)
+
+
+def run_serving(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+    span = Span(model.id, window.start, window.end)
+    with translate_errors(), services.engine.connect() as conn:
+        groups = group_stats(conn, span, DEFAULT_QUANTILES)
+        loads = latest_loads(conn, model.id, window.end)
+        production = _find(groups, (None, PRODUCTION))
+        targets = [g for g in groups if g.model_version is not None and g.variant != PRODUCTION]
+        drift = _prediction_drift(conn, span, model, targets) if production and targets else {}
+    served = [g for g in groups if g.model_version is not None]
+    results = [r for g in served for r in _group_results(g, window)]
+    results += _load_results(loads, served, window)
+    if production is not None:
+        results += [r for g in targets for r in _comparison(g, production, drift, window)]
+    return results
+
+
+def _find(groups: Iterable[GroupStats], key: Key) -> GroupStats | None:
+    return next((g for g in groups if (g.model_version, g.variant) == key), None)
+
+
+def _group_results(g: GroupStats, window: Window) -> list[Result]:
+    assert g.model_version is not None
+    labels = {"variant": g.variant}
+    out = [
+        Result(
+            g.model_version,
+            window.name,
+            "window_samples",
+            float(g.total),
+            {"metric": "serving", **labels},
+        ),
+        Result(
+            g.model_version,
+            window.name,
+            "predictions_per_second",
+            throughput(g.total, window.seconds),
+            labels,
+        ),
+        Result(
+            g.model_version,
+            window.name,
+            "prediction_error_ratio",
+            error_ratio(g.errors, g.total),
+            labels,
+        ),
+    ]
+    out += [
+        Result(
+            g.model_version,
+            window.name,
+            "prediction_latency_seconds",
+            ms / 1000.0,
+            {**labels, "quantile": str(q)},
+        )
+        for q, ms in g.latency_ms.items()
+    ]
+    return out
+
+
+def _load_results(
+    loads: Sequence[ModelLoad], served: Sequence[GroupStats], window: Window
+) -> list[Result]:
+    """Last load time of each version and variant that served in the window or loaded in it."""
+    serving = {(g.model_version, g.variant) for g in served}
+    return [
+        Result(
+            load.model_version,
+            window.name,
+            "model_load_seconds",
+            load.load_seconds,
+            {"variant": load.variant},
+            {"loaded_at": load.ts.isoformat()},
+        )
+        for load in loads
+        if load.ts >= window.start or (load.model_version, load.variant) in serving
+    ]
+
+
+def _comparison(
+    g: GroupStats,
+    production: GroupStats,
+    drift: dict[Key, tuple[Score, MethodChoice]],
+    window: Window,
+) -> list[Result]:
+    assert g.model_version is not None
+    labels = {"variant": g.variant}
+    out = [
+        Result(
+            g.model_version,
+            window.name,
+            "variant_error_ratio_delta",
+            _minus(
+                error_ratio(g.errors, g.total), error_ratio(production.errors, production.total)
+            ),
+            labels,
+        ),
+    ]
+    p95 = _minus(g.latency_ms.get(0.95), production.latency_ms.get(0.95))
+    if p95 is not None:
+        out.append(
+            Result(
+                g.model_version,
+                window.name,
+                "variant_latency_p95_delta_seconds",
+                p95 / 1000.0,
+                labels,
+            )
+        )
+    found = drift.get((g.model_version, g.variant))
+    if found is not None:
+        score, choice = found
+        out.append(
+            Result(
+                g.model_version,
+                window.name,
+                "variant_prediction_drift_score",
+                score.statistic,
+                {**labels, "method": choice.method},
+                {
+                    "pvalue": score.pvalue,
+                    "threshold": choice.threshold,
+                    "production_samples": production.total,
+                    "variant_samples": g.total,
+                },
+            )
+        )
+    return out
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _prediction_drift(
+    conn: Connection, span: Span, model: ModelRecord, targets: Sequence[GroupStats]
+) -> dict[Key, tuple[Score, MethodChoice]]:
+    """Drift of each target group's predictions, production pooled over versions as reference."""
+    shape = prediction_shape(conn, span, DECILES)
+    numeric = shape.numeric if model.prediction_kind is None else model.prediction_kind == "numeric"
+    keys = [(g.model_version, g.variant) for g in targets]
+    if numeric and shape.n_unique > selection.FEW_UNIQUE and shape.production_quantiles.size:
+        pairs = _numeric_pairs(conn, span, np.unique(shape.production_quantiles), keys)
+    else:
+        pairs = _category_pairs(conn, span, keys)
+    out: dict[Key, tuple[Score, MethodChoice]] = {}
+    for key, (ref, cur) in pairs.items():
+        if ref.n > 0 and cur.n > 0:
+            choice = selection.choose_method(
+                numeric=numeric, n_unique=shape.n_unique, n_ref=int(ref.n)
+            )
+            out[key] = selection.METHODS[choice.method].binned(ref, cur), choice
+    return out
+
+
+def _numeric_pairs(
+    conn: Connection, span: Span, edges: npt.NDArray[np.float64], keys: Sequence[Key]
+) -> dict[Key, tuple[Rollup, Rollup]]:
+    rollups = {
+        (b.model_version, b.variant): Rollup(b.counts, b.sums, b.sumsq)
+        for b in binned_predictions(conn, span, edges)
+    }
+    ref = rollups.get((None, PRODUCTION))
+    return {k: (ref, rollups[k]) for k in keys if ref is not None and k in rollups}
+
+
+def _category_pairs(
+    conn: Connection, span: Span, keys: Sequence[Key]
+) -> dict[Key, tuple[Rollup, Rollup]]:
+    counts = {
+        (c.model_version, c.variant): c.counts
+        for c in category_predictions(conn, span, TOP_CATEGORIES)
+    }
+    ref = counts.get((None, PRODUCTION))
+    pairs: dict[Key, tuple[Rollup, Rollup]] = {}
+    for k in keys:
+        if ref is not None and k in counts:
+            _, ref_rollup, cur_rollup = align_categories(ref, counts[k])
+            pairs[k] = ref_rollup, cur_rollup
+    return pairs
