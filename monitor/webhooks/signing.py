@@ -46,4 +46,5 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance_seconds:
         return False
-    return hmac.compare_digest(signature(secret, int(timestamp), body), header)
+    expected = signature(secret, int(timestamp), body)
+    return hmac.compare_digest(expected.encode(), header.encode())
