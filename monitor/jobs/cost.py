@@ -1,0 +1,71 @@
+"""Cost per one million predictions of a model's deployment (every version pooled), from the
+prices in its ``cost`` configuration; the arithmetic is ``monitor.stats.cost``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from monitor.jobs.base import Window
+from monitor.schemas import CostSettings
+from monitor.services import Services
+from monitor.stats.cost import Prices, Usage, compute_cost, cost_per_million, token_cost
+from monitor.storage.engine import translate_errors
+from monitor.storage.labelled import usage_totals
+from monitor.storage.models import ModelRecord
+from monitor.storage.results import Result
+from monitor.storage.span import Span
+
+ALL_VERSIONS = ""
+
+
+def prices_of(config: Mapping[str, Any]) -> tuple[Prices, str]:
+    """The model's prices and currency (``CostSettings`` defaults where unset)."""
+    cost = CostSettings.model_validate(config.get("cost") or {})
+    prices = Prices(
+        gpu_hour_price=cost.gpu_hour_price,
+        gpus=cost.gpus,
+        replicas=cost.replicas,
+        gpu_second_price=cost.gpu_second_price,
+        input_token_price_per_1k=cost.input_token_price_per_1k,
+        output_token_price_per_1k=cost.output_token_price_per_1k,
+    )
+    return prices, cost.currency
+
+
+def run_cost(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+    with translate_errors(), services.engine.connect() as conn:
+        totals = usage_totals(conn, Span(model.id, window.start, window.end))
+    if totals.predictions == 0:
+        return []
+    prices, currency = prices_of(model.config)
+    usage = Usage(
+        predictions=totals.predictions,
+        window_seconds=window.seconds,
+        gpu_seconds=totals.gpu_seconds,
+        tokens_in=totals.tokens_in,
+        tokens_out=totals.tokens_out,
+    )
+    samples = Result(
+        ALL_VERSIONS, window.name, "window_samples", float(totals.predictions), {"metric": "cost"}
+    )
+    value = cost_per_million(prices, usage)
+    if value is None:
+        return [samples]
+    details = {
+        "compute_cost": compute_cost(prices, usage),
+        "token_cost": token_cost(prices, usage),
+        "basis": "provisioned" if usage.gpu_seconds is None else "metered",
+        "predictions": totals.predictions,
+    }
+    return [
+        Result(
+            ALL_VERSIONS,
+            window.name,
+            "cost_per_million_predictions",
+            value,
+            {"currency": currency},
+            details,
+        ),
+        samples,
+    ]

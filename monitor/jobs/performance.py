@@ -1,0 +1,144 @@
+"""Model quality from delayed labels: predictions of the window joined to their labels.
+
+Classification (the model's ``task``): numeric scores in [0, 1] against a label with at most
+two values are a binary problem for ``positive_class`` (config, default 1): the label metrics
+threshold the score at 0.5, ROC AUC and log loss use the score itself. Anything else (text
+predictions, class numbers) compares prediction and label as class names, for
+``positive_class`` if configured, else macro-averaged. Regression: MAE, RMSE, MAPE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.jobs.base import Window
+from monitor.services import Services
+from monitor.stats import performance as perf
+from monitor.storage.engine import translate_errors
+from monitor.storage.labelled import Labelled, labelled_predictions
+from monitor.storage.models import ModelRecord
+from monitor.storage.results import Result
+from monitor.storage.span import Span
+
+THRESHOLD = 0.5
+DEFAULT_POSITIVE = "1"
+
+Figures = dict[str, float | None]
+
+
+def run_performance(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+    compute = _TASKS.get(model.task)
+    if compute is None:
+        return []
+    with translate_errors(), services.engine.connect() as conn:
+        groups = labelled_predictions(conn, Span(model.id, window.start, window.end))
+    positive = model.config.get("positive_class")
+    out: list[Result] = []
+    for group in groups:
+        figures, samples = compute(group, positive)
+        if samples == 0:
+            continue
+        out += [
+            Result(
+                group.model_version,
+                window.name,
+                "model_performance",
+                value,
+                {"metric": name},
+                {"samples": samples},
+            )
+            for name, value in figures.items()
+            if value is not None
+        ]
+        out.append(
+            Result(
+                group.model_version,
+                window.name,
+                "window_samples",
+                float(samples),
+                {"metric": "performance"},
+            )
+        )
+    return out
+
+
+def class_name(value: float) -> str:
+    """A numeric class as text: 1.0 -> "1", 2.5 -> "2.5" (labels and configs spell them so)."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _texts(numbers: npt.NDArray[np.float64], texts: list[str | None]) -> list[str | None]:
+    return [
+        t if t is not None else (None if np.isnan(n) else class_name(float(n)))
+        for n, t in zip(numbers, texts, strict=True)
+    ]
+
+
+def classification(group: Labelled, positive_class: object) -> tuple[Figures, int]:
+    truth = _texts(group.label, group.label_text)
+    positive = _positive(positive_class)
+    if _binary_scores(group.prediction, truth):
+        hit = np.array(truth, dtype=object) == (positive or DEFAULT_POSITIVE)
+        return _binary(hit, group.prediction), group.size
+    predicted = _texts(group.prediction, group.prediction_text)
+    pairs = [(t, p) for t, p in zip(truth, predicted, strict=True) if None not in (t, p)]
+    if not pairs:
+        return {}, 0
+    y_true = np.array([t for t, _ in pairs], dtype=object)
+    y_pred = np.array([p for _, p in pairs], dtype=object)
+    return {
+        "accuracy": perf.accuracy(y_true, y_pred),
+        "precision": perf.precision(y_true, y_pred, positive=positive),
+        "recall": perf.recall(y_true, y_pred, positive=positive),
+        "f1": perf.f1(y_true, y_pred, positive=positive),
+    }, len(pairs)
+
+
+def _binary_scores(scores: npt.NDArray[np.float64], truth: list[str | None]) -> bool:
+    """Every row has a label and a numeric score in [0, 1], and the label has two values at most."""
+    if None in truth or np.isnan(scores).any():
+        return False
+    return bool(np.all((scores >= 0) & (scores <= 1))) and len(set(truth)) <= 2
+
+
+def _positive(configured: object) -> str | None:
+    if configured is None:
+        return None
+    text = str(configured)
+    try:
+        return class_name(float(text))
+    except ValueError:
+        return text
+
+
+def _binary(hit: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> Figures:
+    predicted = scores >= THRESHOLD
+    return {
+        "accuracy": perf.accuracy(hit, predicted),
+        "precision": perf.precision(hit, predicted, positive=True),
+        "recall": perf.recall(hit, predicted, positive=True),
+        "f1": perf.f1(hit, predicted, positive=True),
+        "roc_auc": perf.roc_auc(hit, scores, positive=True),
+        "log_loss": perf.log_loss(hit, scores, positive=True),
+    }
+
+
+def regression(group: Labelled, _positive_class: object) -> tuple[Figures, int]:
+    both = ~np.isnan(group.label) & ~np.isnan(group.prediction)
+    if not both.any():
+        return {}, 0
+    y_true, y_pred = group.label[both], group.prediction[both]
+    return {
+        "mae": perf.mae(y_true, y_pred),
+        "rmse": perf.rmse(y_true, y_pred),
+        "mape": perf.mape(y_true, y_pred),
+    }, int(both.sum())
+
+
+_TASKS: Mapping[str, Callable[[Labelled, object], tuple[Figures, int]]] = {
+    "classification": classification,
+    "regression": regression,
+}
