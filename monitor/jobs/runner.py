@@ -28,6 +28,7 @@ from monitor.storage.engine import translate_errors
 from monitor.storage.jobs import record_run
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result, write_results
+from monitor.webhooks.triggers import enqueue_from_results
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,8 @@ def _run_one(
         rows = [row for w in windows for row in job(services, record, Window.ending(w, end))]
         with translate_errors(), services.engine.begin() as conn:
             written = _write(conn, name, record.id, end, windows, rows)
+            # retraining webhook: decided in the results' transaction (outbox), sent later
+            enqueue_from_results(conn, services, record, end, rows)
     except Exception as exc:  # one model's failure must not stop the others; counted below
         log.exception("job %s failed for model %s", name, record.name)
         return JobOutcome(
