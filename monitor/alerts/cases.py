@@ -1,0 +1,383 @@
+"""promtool unit-test cases: for every alert, inputs where it fires and inputs where it must not.
+
+`monitor alerts render` turns these into ``alerts/tests/*.test.yml``; the expected annotations
+are the rule's templates expanded with the expected labels and value (see :func:`expand`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One firing alert: its labels from the series (rule labels are added) and its value."""
+
+    labels: Mapping[str, str]
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    alert: str
+    series: Mapping[str, str]
+    checks: tuple[tuple[str, tuple[Expect, ...]], ...]
+    interval: str = "1m"
+
+
+def series(metric: str, labels: Mapping[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{metric}{{{inner}}}"
+
+
+FRAUD = {"model": "fraud", "model_version": "3.2.0"}
+LLM = {"model": "llm", "model_version": "7b-v2"}
+GPU_A = {"gpu": "0", "UUID": "GPU-0a", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "node-a"}
+GPU_A1 = {**GPU_A, "gpu": "1", "UUID": "GPU-1a"}
+GPU_B = {"gpu": "0", "UUID": "GPU-0b", "modelName": "NVIDIA L4", "hostname": "node-b"}
+VLLM_0 = {"model_name": "llama-3-8b", "instance": "vllm-0:8000"}
+VLLM_1 = {"model_name": "llama-3-8b", "instance": "vllm-1:8000"}
+
+
+def _gpu(labels: Mapping[str, str]) -> dict[str, str]:
+    host = labels.get("Hostname") or labels["hostname"]
+    return {**labels, "host": host}
+
+
+def _drift_cases() -> tuple[Case, ...]:
+    amount = {**FRAUD, "feature": "amount", "window": "1h", "method": "wasserstein"}
+    country = {**FRAUD, "feature": "country", "window": "1h", "method": "jensenshannon"}
+    rows = {**FRAUD, "window": "1h", "metric": "drift"}
+    share = {**FRAUD, "window": "1h"}
+    return (
+        Case(
+            "feature drift fires after 30m on enough rows, only for the drifted feature",
+            "MLFeatureDrift",
+            {
+                series("ml_feature_drift_detected", amount): "1x60",
+                series("ml_feature_drift_detected", country): "0x60",
+                series("ml_window_samples", rows): "500x60",
+            },
+            (("20m", ()), ("45m", (Expect(amount, 1),))),
+        ),
+        Case(
+            "feature drift stays quiet below the minimum sample size",
+            "MLFeatureDrift",
+            {
+                series("ml_feature_drift_detected", amount): "1x60",
+                series("ml_window_samples", rows): "50x60",
+            },
+            (("45m", ()),),
+        ),
+        Case(
+            "dataset drift fires when the drifted share reaches the threshold",
+            "MLDatasetDrift",
+            {
+                series("ml_dataset_drift_share", share): "0.6x60",
+                series("ml_window_samples", rows): "500x60",
+            },
+            (("20m", ()), ("45m", (Expect(share, 0.6),))),
+        ),
+        Case(
+            "dataset drift stays quiet below the threshold and on too few rows",
+            "MLDatasetDrift",
+            {
+                series("ml_dataset_drift_share", share): "0.4x60",
+                series("ml_dataset_drift_share", {**share, "window": "24h"}): "0.9x60",
+                series("ml_window_samples", rows): "500x60",
+                series("ml_window_samples", {**rows, "window": "24h"}): "20x60",
+            },
+            (("45m", ()),),
+        ),
+    )
+
+
+def _performance_cases() -> tuple[Case, ...]:
+    accuracy = {**FRAUD, "window": "24h", "metric": "accuracy"}
+    mae = {**FRAUD, "window": "24h", "metric": "mae"}
+    labelled = {**FRAUD, "window": "24h", "metric": "performance"}
+    return (
+        Case(
+            "performance drop fires for a falling accuracy and a rising error",
+            "MLPerformanceDrop",
+            {
+                series("ml_model_performance", accuracy): "0.9x120 0.7x120",
+                series("ml_model_performance", mae): "2x120 3x120",
+                series("ml_window_samples", labelled): "1000x240",
+            },
+            (("150m", ()), ("240m", (Expect(accuracy, 0.7), Expect(mae, 3)))),
+        ),
+        Case(
+            "performance drop stays quiet when stable or on too few labels",
+            "MLPerformanceDrop",
+            {
+                series("ml_model_performance", accuracy): "0.9x240",
+                series("ml_model_performance", mae): "2x120 3x120",
+                series("ml_window_samples", labelled): "30x240",
+            },
+            (("240m", ()),),
+        ),
+    )
+
+
+def _burn_cases() -> tuple[Case, ...]:
+    ok = series("ml_predictions_total", {**FRAUD, "status": "ok"})
+    bad = series("ml_predictions_total", {**FRAUD, "status": "timeout"})
+    slow = series("ml_predictions_over_latency_slo_total", FRAUD)
+    model = {"model": "fraud"}
+    return (
+        Case(
+            "fast error burn pages at 5% errors",
+            "MLErrorBudgetBurnFast",
+            {ok: "0+95x120", bad: "0+5x120"},
+            (("1m", ()), ("60m", (Expect(model, 0.05),))),
+        ),
+        Case(
+            "fast error burn pages on a 1h spike after a clean day (14.4x branch alone)",
+            "MLErrorBudgetBurnFast",
+            {ok: "0+100x360", bad: "0x300 3+3x60"},
+            (("360m", (Expect(model, 3 / 103),)),),
+        ),
+        Case(
+            "fast error burn pages on 1% errors for hours (6x branch alone)",
+            "MLErrorBudgetBurnFast",
+            {ok: "0+99x120", bad: "0+1x120"},
+            (("60m", (Expect(model, 0.01),)),),
+        ),
+        Case(
+            "fast error burn stays quiet at the budgeted rate",
+            "MLErrorBudgetBurnFast",
+            {ok: "0+999x120", bad: "0+1x120"},
+            (("60m", ()),),
+        ),
+        Case(
+            "fast error burn stops paging once the short window has recovered",
+            "MLErrorBudgetBurnFast",
+            {ok: "0+80x120", bad: "0+20x60 1200+0x60"},
+            (("90m", ()),),
+        ),
+        Case(
+            "slow error burn opens a ticket at twice the budgeted rate",
+            "MLErrorBudgetBurnSlow",
+            {ok: "0+998x120", bad: "0+2x120"},
+            (("10m", ()), ("60m", (Expect(model, 0.002),))),
+        ),
+        Case(
+            "slow error burn stays quiet under the budgeted rate",
+            "MLErrorBudgetBurnSlow",
+            {ok: "0+9995x120", bad: "0+5x120"},
+            (("60m", ()),),
+        ),
+        Case(
+            "fast latency burn pages when 20% of predictions are slow",
+            "MLLatencyBudgetBurnFast",
+            {ok: "0+100x120", slow: "0+20x120"},
+            (("1m", ()), ("60m", (Expect(model, 0.2),))),
+        ),
+        Case(
+            "fast latency burn stays quiet at the budgeted rate",
+            "MLLatencyBudgetBurnFast",
+            {ok: "0+100x120", slow: "0+1x120"},
+            (("60m", ()),),
+        ),
+        Case(
+            "slow latency burn opens a ticket at twice the budgeted rate",
+            "MLLatencyBudgetBurnSlow",
+            {ok: "0+100x120", slow: "0+2x120"},
+            (("10m", ()), ("60m", (Expect(model, 0.02),))),
+        ),
+        Case(
+            "slow latency burn stays quiet under the budgeted rate",
+            "MLLatencyBudgetBurnSlow",
+            {ok: "0+200x120", slow: "0+1x120"},
+            (("60m", ()),),
+        ),
+    )
+
+
+def _serving_cases() -> tuple[Case, ...]:
+    total = series("ml_predictions_total", {**FRAUD, "status": "ok"})
+    canary = {**LLM, "variant": "canary"}
+    production = {**LLM, "variant": "production"}
+    cost = {**LLM, "window": "24h", "currency": "USD"}
+    return (
+        Case(
+            "throughput drop fires when traffic falls to a tenth of yesterday's",
+            "MLThroughputDrop",
+            {total: "0+60x1440 86406+6x150"},
+            (("1450m", ()), ("1560m", (Expect({"model": "fraud"}, 0.1),))),
+        ),
+        Case(
+            "throughput drop stays quiet on steady traffic",
+            "MLThroughputDrop",
+            {total: "0+60x1590"},
+            (("1560m", ()),),
+        ),
+        Case(
+            "predictions stopped fires 30m after the last prediction",
+            "MLPredictionsStopped",
+            {total: "0+100x60 6000+0x90"},
+            (("70m", ()), ("120m", (Expect({"model": "fraud"}),))),
+        ),
+        Case(
+            "predictions stopped stays quiet while predictions arrive",
+            "MLPredictionsStopped",
+            {total: "0+100x150"},
+            (("120m", ()),),
+        ),
+        Case(
+            "slow model load warns for the slow variant only",
+            "MLModelLoadSlow",
+            {
+                series("ml_model_load_seconds", canary): "300x10",
+                series("ml_model_load_seconds", production): "45x10",
+            },
+            (("5m", (Expect(canary, 300),)),),
+        ),
+        Case(
+            "cost above budget fires after an hour, only where a budget exists and is exceeded",
+            "MLCostAboveBudget",
+            {
+                series("ml_cost_per_million_predictions", cost): "250x90",
+                series("ml_cost_per_million_predictions", {**cost, "window": "1h"}): "900x90",
+                series(
+                    "ml_cost_per_million_predictions", {**FRAUD, "window": "24h", "currency": "USD"}
+                ): "12x90",
+                series("ml_cost_per_million_predictions", {**cost, "currency": "EUR"}): "500x90",
+            },
+            (("30m", ()), ("80m", (Expect(cost, 250),))),
+        ),
+    )
+
+
+def _gpu_cases() -> tuple[Case, ...]:
+    used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
+    util, xid = "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_XID_ERRORS"
+    kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
+    return (
+        Case(
+            "GPU memory warns under either host label, not for a half-full GPU",
+            "GPUMemoryNearExhaustion",
+            {
+                series(used, GPU_A): "78000x30",
+                series(free, GPU_A): "2000x30",
+                series(used, GPU_B): "79000x30",
+                series(free, GPU_B): "1000x30",
+                series(used, GPU_A1): "40000x30",
+                series(free, GPU_A1): "40000x30",
+            },
+            (("5m", ()), ("20m", (Expect(_gpu(GPU_A), 0.975), Expect(_gpu(GPU_B), 0.9875)))),
+        ),
+        Case(
+            "GPU saturation warns after 20m of a busy GPU, not for a half-busy one",
+            "GPUSaturated",
+            {series(util, GPU_A): "99x60", series(util, GPU_A1): "50x60"},
+            (("15m", ()), ("40m", (Expect(_gpu(GPU_A), 99),))),
+        ),
+        Case(
+            "XID error opens a ticket as soon as one is reported",
+            "GPUXidError",
+            {series(xid, GPU_B): "0x10 79x10", series(xid, GPU_A): "0x20"},
+            (("5m", ()), ("15m", (Expect(_gpu(GPU_B), 79),))),
+        ),
+        Case(
+            "KV cache warns when full and requests wait, not when full and idle",
+            "VLLMKVCacheSaturated",
+            {
+                series(kv, VLLM_0): "0.98x30",
+                series(waiting, VLLM_0): "4x30",
+                series(kv, VLLM_1): "0.98x30",
+                series(waiting, VLLM_1): "0x30",
+            },
+            (("5m", ()), ("20m", (Expect(VLLM_0, 0.98),))),
+        ),
+    )
+
+
+def _service_cases() -> tuple[Case, ...]:
+    failures, last = "monitor_job_failures_total", "monitor_job_last_success_timestamp_seconds"
+    scraped = {"job": "ml-monitor", "instance": "ml-monitor:8000"}
+    rows = series("monitor_ingest_rows_total", {"kind": "predictions"})
+    return (
+        Case(
+            "job failing fires whether the job label was honoured or exported",
+            "MLMonitorJobFailing",
+            {
+                series(failures, {**scraped, "exported_job": "drift"}): "0+1x60",
+                series(failures, {"job": "quality"}): "0+1x60",
+                series(failures, {**scraped, "exported_job": "maintenance"}): "0x60",
+            },
+            (("3m", ()), ("60m", (Expect({"job": "drift"}, 60), Expect({"job": "quality"}, 60)))),
+        ),
+        Case(
+            "job stale fires for a job without success for 30m, not for a healthy one",
+            "MLMonitorJobStale",
+            {
+                series(last, {**scraped, "exported_job": "drift"}): "0x60",
+                series(last, {**scraped, "exported_job": "quality"}): "0+60x60",
+            },
+            (("20m", ()), ("40m", (Expect({"job": "drift"}, 2400),))),
+        ),
+        Case(
+            "dead webhook deliveries open a ticket",
+            "MLMonitorWebhookDeliveriesDead",
+            {
+                series("monitor_webhook_deliveries_total", {"outcome": "dead"}): "0x10 1x20",
+                series("monitor_webhook_deliveries_total", {"outcome": "delivered"}): "0+5x30",
+            },
+            (("5m", ()), ("20m", (Expect({}, 1),))),
+        ),
+        Case(
+            "ingest stalled fires 30m after the last row",
+            "MLIngestStalled",
+            {rows: "0+100x60 6000+0x90"},
+            (("70m", ()), ("120m", (Expect({}),))),
+        ),
+        Case(
+            "ingest stalled stays quiet while rows arrive",
+            "MLIngestStalled",
+            {rows: "0+100x150"},
+            (("120m", ()),),
+        ),
+        Case(
+            "monitor down fires after 5m of failed scrapes of the ml-monitor job only",
+            "MLMonitorDown",
+            {
+                series("up", scraped): "1x10 0x20",
+                series("up", {"job": "other", "instance": "other:9100"}): "0x30",
+            },
+            (("12m", ()), ("20m", (Expect(scraped),))),
+        ),
+    )
+
+
+CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
+    "model": (*_drift_cases(), *_performance_cases()),
+    "slo": _burn_cases(),
+    "serving": _serving_cases(),
+    "gpu": _gpu_cases(),
+    "service": _service_cases(),
+}
+
+_TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_PRINTF = re.compile(r'printf "(%\.\d+[fg])" \$value')
+
+
+def expand(template: str, labels: Mapping[str, str], value: float) -> str:
+    """The few Prometheus template forms the rules use, expanded as Prometheus would."""
+
+    def one(match: re.Match[str]) -> str:
+        expr = match.group(1)
+        if expr.startswith("$labels."):
+            return labels.get(expr.removeprefix("$labels."), "")
+        if expr == "$value | humanizePercentage":
+            return f"{value * 100:.4g}%"
+        printf = _PRINTF.fullmatch(expr)
+        if printf:
+            return printf.group(1) % value
+        raise ValueError(f"template {expr!r} is not one the test generator can expand")
+
+    return _TEMPLATE.sub(one, template)

@@ -1,0 +1,417 @@
+"""The Prometheus recording and alerting rules, as data.
+
+Thresholds come from the same settings objects the jobs use (``DriftSettings``, ``SloSettings``
+in ``monitor.schemas``), so the rules follow the verdicts the service computes. Error-budget
+alerts are the multi-window, multi-burn-rate alerts of the Google SRE workbook (chapter
+"Alerting on SLOs"), on the counters ``ml_predictions_total`` and
+``ml_predictions_over_latency_slo_total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from monitor.alerts import promql
+from monitor.alerts.promql import SLI, number, scheduler_job, selector, sli_ratio, sli_record
+from monitor.schemas import DriftSettings, SloSettings
+
+Severity = Literal["page", "ticket", "warning"]
+Ratio = Callable[[SLI, str], str]
+
+DEFAULT_COST_BUDGET_PER_MILLION = 100.0
+"""Cost per 1M predictions above which MLCostAboveBudget fires (currency USD, 24h window)."""
+DEFAULT_RUNBOOK_BASE = "https://github.com/ml-monitor/ml-monitor/blob/main/docs/alerts.md"
+RETRAIN = "retrain"
+COST_BUDGET_RECORD = "ml_monitor:cost_per_million_predictions:budget"
+PERFORMANCE_BASELINE_RECORD = "model_version:ml_model_performance:avg_over_time_7d"
+JOB_FAILURES_RECORD = "job:monitor_job_failures:increase1h"
+JOB_LAST_SUCCESS_RECORD = "job:monitor_job_last_success_timestamp_seconds:max"
+
+SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# (burn-rate factor, long window, short window): SRE workbook, table 5-8.
+PAGE_BURN = ((14.4, "1h", "5m"), (6.0, "6h", "30m"))
+TICKET_BURN = ((3.0, "1d", "2h"), (1.0, "3d", "6h"))
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """Everything the rules depend on; the defaults are what `monitor alerts render` writes."""
+
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    slo: SloSettings = field(default_factory=SloSettings)
+    cost_budgets: Mapping[str, float] = field(
+        default_factory=lambda: {"USD": DEFAULT_COST_BUDGET_PER_MILLION}
+    )
+    performance_drop: float = 0.10
+    model_load_seconds: float = 120.0
+    gpu_memory_used: float = 0.95
+    gpu_utilization_percent: float = 95.0
+    kv_cache_usage: float = 0.95
+    job_failures_per_hour: int = 2
+    job_stale_seconds: int = 1800
+    service_job: str = "ml-monitor"
+    runbook_base: str = DEFAULT_RUNBOOK_BASE
+
+
+@dataclass(frozen=True)
+class Record:
+    record: str
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: Severity
+    summary: str
+    description: str
+    action: str | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {"severity": self.severity}
+        if self.action:
+            labels["action"] = self.action
+        return labels
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    file: str
+    rules: tuple[Record | Alert, ...]
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        return tuple(r for r in self.rules if isinstance(r, Alert))
+
+
+def recorded_ratio(sli: SLI, window: str) -> str:
+    return sli_record(sli, window)
+
+
+def inline_ratio(sli: SLI, window: str) -> str:
+    return sli_ratio(sli, window)
+
+
+def _samples_guard(kind: str, settings: RuleSettings) -> str:
+    samples = selector("ml_window_samples", f'metric="{kind}"')
+    return f"on (model, model_version, window) {samples} >= {settings.drift.min_samples}"
+
+
+def drift_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
+    guard = _samples_guard("drift", settings)
+    share = settings.drift.dataset_drift_share
+    return (
+        Alert(
+            name="MLFeatureDrift",
+            expr=f"ml_feature_drift_detected == 1\nand {guard}",
+            for_="30m",
+            severity="warning",
+            action=RETRAIN,
+            summary="Feature {{ $labels.feature }} of {{ $labels.model }} "
+            "{{ $labels.model_version }} drifted ({{ $labels.window }} window)",
+            description="The {{ $labels.method }} test has flagged {{ $labels.feature }} as "
+            "drifted from the reference for 30 minutes in the {{ $labels.window }} window, "
+            f"on at least {settings.drift.min_samples} rows.",
+        ),
+        Alert(
+            name="MLDatasetDrift",
+            expr=f"ml_dataset_drift_share >= {number(share)}\nand {guard}",
+            for_="30m",
+            severity="ticket",
+            action=RETRAIN,
+            summary="Dataset drift on {{ $labels.model }} {{ $labels.model_version }} "
+            "({{ $labels.window }} window)",
+            description="{{ $value | humanizePercentage }} of the features of "
+            "{{ $labels.model }} {{ $labels.model_version }} drifted in the "
+            f"{{{{ $labels.window }}}} window (dataset drift from {share:.0%}).",
+        ),
+    )
+
+
+def _burn_expr(
+    sli: SLI, budget: float, windows: tuple[tuple[float, str, str], ...], ratio: Ratio
+) -> str:
+    branches = []
+    for factor, long, short in windows:
+        limit = number(factor * budget)
+        branches.append(
+            f"(\n  {ratio(sli, long)} > {limit}\nand\n  {ratio(sli, short)} > {limit}\n)"
+        )
+    return "\nor\n".join(branches)
+
+
+def burn_alerts(
+    sli: SLI, settings: RuleSettings, ratio: Ratio = recorded_ratio
+) -> tuple[Alert, ...]:
+    """The page (fast burn) and ticket (slow burn) alerts for one SLI."""
+    if sli == "errors":
+        target, what, prefix = settings.slo.availability_target, "failed", "MLErrorBudgetBurn"
+    else:
+        target, prefix = settings.slo.latency_target, "MLLatencyBudgetBurn"
+        what = f"took longer than {settings.slo.latency_ms:g} ms"
+    budget = 1 - target
+    slo = f"{target * 100:g}%"
+    kind = "availability" if sli == "errors" else "latency"
+    return (
+        Alert(
+            name=f"{prefix}Fast",
+            expr=_burn_expr(sli, budget, PAGE_BURN, ratio),
+            for_="2m",
+            severity="page",
+            summary=f"{{{{ $labels.model }}}} is burning its {kind} error budget fast",
+            description=f"{{{{ $value | humanizePercentage }}}} of predictions {what} over the "
+            f"last 1h or 6h: at least 6 times the rate a {slo} {kind} SLO allows. "
+            "The 30-day budget is gone in days at this rate.",
+        ),
+        Alert(
+            name=f"{prefix}Slow",
+            expr=_burn_expr(sli, budget, TICKET_BURN, ratio),
+            for_="15m",
+            severity="ticket",
+            summary=f"{{{{ $labels.model }}}} is slowly burning its {kind} error budget",
+            description=f"{{{{ $value | humanizePercentage }}}} of predictions {what} over the "
+            f"last 1d or 3d: at least the rate a {slo} {kind} SLO allows.",
+        ),
+    )
+
+
+def model_quality_group(settings: RuleSettings) -> Group:
+    drop = settings.performance_drop
+    perf = "ml_model_performance"
+    worse = (
+        f'(\n  {perf}{{metric=~"{promql.PERFORMANCE_HIGHER_IS_BETTER}"}}\n'
+        f"    < {number(1 - drop)} * {PERFORMANCE_BASELINE_RECORD}\n"
+        "  or\n"
+        f'  {perf}{{metric=~"{promql.PERFORMANCE_LOWER_IS_BETTER}"}}\n'
+        f"    > {number(1 + drop)} * {PERFORMANCE_BASELINE_RECORD}\n)"
+    )
+    return Group(
+        name="ml-monitor-model-quality",
+        file="model",
+        rules=(
+            Record(PERFORMANCE_BASELINE_RECORD, f"avg_over_time({perf}[7d])"),
+            *drift_alerts(settings),
+            Alert(
+                name="MLPerformanceDrop",
+                expr=f"{worse}\nand {_samples_guard('performance', settings)}",
+                for_="1h",
+                severity="ticket",
+                action=RETRAIN,
+                summary="{{ $labels.metric }} of {{ $labels.model }} {{ $labels.model_version }} "
+                "dropped ({{ $labels.window }} window)",
+                description='{{ $labels.metric }} is {{ printf "%.3g" $value }} in the '
+                f"{{{{ $labels.window }}}} window, more than {drop:.0%} worse than its 7-day "
+                f"average, on at least {settings.drift.min_samples} labelled predictions.",
+            ),
+        ),
+    )
+
+
+def slo_group(settings: RuleSettings) -> Group:
+    records = tuple(
+        Record(sli_record(sli, window), sli_ratio(sli, window))
+        for sli in ("errors", "slow")
+        for window in SLI_WINDOWS
+    )
+    return Group(
+        name="ml-monitor-slo",
+        file="slo",
+        rules=(*records, *burn_alerts("errors", settings), *burn_alerts("slow", settings)),
+    )
+
+
+def _throughput_alerts() -> tuple[Alert, ...]:
+    now = "sum by (model) (rate(ml_predictions_total[30m]))"
+    yesterday = "sum by (model) (rate(ml_predictions_total[30m] offset 1d))"
+    return (
+        Alert(
+            name="MLThroughputDrop",
+            expr=f"{now} < 0.5 * {yesterday}\nand {yesterday} > 0.1",
+            for_="30m",
+            severity="warning",
+            summary="{{ $labels.model }} serves less than half of yesterday's traffic",
+            description='{{ $labels.model }} stored {{ printf "%.2f" $value }} predictions/s '
+            "over the last 30 minutes, less than half of the same time yesterday.",
+        ),
+        Alert(
+            name="MLPredictionsStopped",
+            expr="sum by (model) (rate(ml_predictions_total[15m])) == 0\n"
+            "and sum by (model) (rate(ml_predictions_total[1d])) > 0",
+            for_="15m",
+            severity="ticket",
+            summary="No predictions from {{ $labels.model }} for 30 minutes",
+            description="{{ $labels.model }} sent predictions during the last day but none "
+            "in the last 30 minutes. Check the model server and its logging to ml-monitor.",
+        ),
+    )
+
+
+def serving_group(settings: RuleSettings) -> Group:
+    budgets = tuple(
+        Record(COST_BUDGET_RECORD, f"vector({number(amount)})", {"currency": currency})
+        for currency, amount in sorted(settings.cost_budgets.items())
+    )
+    return Group(
+        name="ml-monitor-serving",
+        file="serving",
+        rules=(
+            *budgets,
+            *_throughput_alerts(),
+            Alert(
+                name="MLModelLoadSlow",
+                expr=f"ml_model_load_seconds > {number(settings.model_load_seconds)}",
+                for_="0m",
+                severity="warning",
+                summary="Loading {{ $labels.model }} {{ $labels.model_version }} "
+                "({{ $labels.variant }}) is slow",
+                description="The last load of {{ $labels.model }} {{ $labels.model_version }} "
+                'took {{ printf "%.0f" $value }} s '
+                f"(more than {settings.model_load_seconds:g} s).",
+            ),
+            Alert(
+                name="MLCostAboveBudget",
+                expr='ml_cost_per_million_predictions{window="24h"}\n'
+                f"> on (currency) group_left () {COST_BUDGET_RECORD}",
+                for_="1h",
+                severity="ticket",
+                summary="{{ $labels.model }} {{ $labels.model_version }} costs more per "
+                "million predictions than budgeted",
+                description="1M predictions of {{ $labels.model }} {{ $labels.model_version }} "
+                'cost {{ printf "%.2f" $value }} {{ $labels.currency }} over the last 24h, '
+                f"above the budget in the {COST_BUDGET_RECORD} rule.",
+            ),
+        ),
+    )
+
+
+def gpu_group(settings: RuleSettings) -> Group:
+    used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
+    where = "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on {{ $labels.host }}"
+    kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
+    return Group(
+        name="ml-monitor-gpu",
+        file="gpu",
+        rules=(
+            Alert(
+                name="GPUMemoryNearExhaustion",
+                expr=promql.with_host(f"{used} / ({used} + {free})")
+                + f" > {number(settings.gpu_memory_used)}",
+                for_="10m",
+                severity="warning",
+                summary=f"{where} is running out of memory",
+                description="{{ $value | humanizePercentage }} of the framebuffer of "
+                f"{where} is in use.",
+            ),
+            Alert(
+                name="GPUSaturated",
+                expr=promql.with_host("avg_over_time(DCGM_FI_DEV_GPU_UTIL[10m])")
+                + f" > {number(settings.gpu_utilization_percent)}",
+                for_="20m",
+                severity="warning",
+                summary=f"{where} is saturated",
+                description=f"{where} has been more than "
+                f"{settings.gpu_utilization_percent:g}% busy for 30 minutes "
+                '({{ printf "%.0f" $value }}% over the last 10 minutes).',
+            ),
+            Alert(
+                name="GPUXidError",
+                expr=promql.with_host("DCGM_FI_DEV_XID_ERRORS") + " > 0",
+                for_="0m",
+                severity="ticket",
+                summary=f'{where} reported XID error {{{{ printf "%.0f" $value }}}}',
+                description=f'{where} reported XID {{{{ printf "%.0f" $value }}}}. Look it up '
+                "in NVIDIA's XID catalogue; 48, 63, 64, 74, 79, 94 and 95 call for draining the "
+                "node.",
+            ),
+            Alert(
+                name="VLLMKVCacheSaturated",
+                expr=f"max by (model_name, instance) ({kv}) > {number(settings.kv_cache_usage)}\n"
+                f"and on (model_name, instance) sum by (model_name, instance) ({waiting}) > 0",
+                for_="10m",
+                severity="warning",
+                summary="vLLM KV cache of {{ $labels.model_name }} on {{ $labels.instance }} "
+                "is full and requests queue",
+                description="{{ $value | humanizePercentage }} of the KV cache is in use while "
+                "requests wait: add replicas or lower max_num_seqs / max_model_len.",
+            ),
+        ),
+    )
+
+
+def service_group(settings: RuleSettings) -> Group:
+    failures = scheduler_job("increase(monitor_job_failures_total[1h])")
+    last_success = scheduler_job("monitor_job_last_success_timestamp_seconds")
+    return Group(
+        name="ml-monitor-service",
+        file="service",
+        rules=(
+            Record(JOB_FAILURES_RECORD, f"sum by (job) ({failures})"),
+            Record(JOB_LAST_SUCCESS_RECORD, f"max by (job) ({last_success})"),
+            Alert(
+                name="MLMonitorJobFailing",
+                expr=f"{JOB_FAILURES_RECORD} > {settings.job_failures_per_hour}",
+                for_="5m",
+                severity="ticket",
+                summary="ml-monitor job {{ $labels.job }} keeps failing",
+                description='The {{ $labels.job }} job failed {{ printf "%.0f" $value }} '
+                "times in the last hour. Its figures are going stale; see the service log.",
+            ),
+            Alert(
+                name="MLMonitorJobStale",
+                expr=f"time() - {JOB_LAST_SUCCESS_RECORD} > {settings.job_stale_seconds}",
+                for_="5m",
+                severity="ticket",
+                summary="ml-monitor job {{ $labels.job }} has not succeeded for a while",
+                description="The last successful {{ $labels.job }} run was "
+                '{{ printf "%.0f" $value }} s ago. Is the scheduler running '
+                "(monitor serve without --no-scheduler)?",
+            ),
+            Alert(
+                name="MLMonitorWebhookDeliveriesDead",
+                expr='sum(increase(monitor_webhook_deliveries_total{outcome="dead"}[1h])) > 0',
+                for_="0m",
+                severity="ticket",
+                summary="Retraining webhooks were given up",
+                description='{{ printf "%.0f" $value }} webhook deliveries ran out of retries '
+                "in the last hour: retraining was not triggered. Check the receiving URL and "
+                "secret.",
+            ),
+            Alert(
+                name="MLIngestStalled",
+                expr="sum(rate(monitor_ingest_rows_total[15m])) == 0\n"
+                "and sum(rate(monitor_ingest_rows_total[1d])) > 0",
+                for_="15m",
+                severity="ticket",
+                summary="ml-monitor stopped ingesting",
+                description="No rows were ingested for 30 minutes although there were some "
+                "during the last day.",
+            ),
+            Alert(
+                name="MLMonitorDown",
+                expr=f'up{{job="{settings.service_job}"}} == 0',
+                for_="5m",
+                severity="ticket",
+                summary="Prometheus cannot scrape ml-monitor ({{ $labels.instance }})",
+                description="{{ $labels.instance }} has not answered /metrics for 5 minutes: "
+                "no drift, quality or serving figures are being exported.",
+            ),
+        ),
+    )
+
+
+def groups(settings: RuleSettings | None = None) -> tuple[Group, ...]:
+    settings = settings or RuleSettings()
+    return (
+        model_quality_group(settings),
+        slo_group(settings),
+        serving_group(settings),
+        gpu_group(settings),
+        service_group(settings),
+    )

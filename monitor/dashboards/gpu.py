@@ -1,0 +1,193 @@
+"""GPU: dcgm-exporter device metrics and vLLM serving metrics."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as db
+
+from monitor.alerts.promql import dcgm, with_host
+from monitor.alerts.rules import RuleSettings
+from monitor.dashboards.panels import new_dashboard, query, query_variable, row, timeseries_panel
+
+BY_GPU = "max by (host, gpu, modelName)"
+GPU_LEGEND = "{{host}} · GPU {{gpu}} ({{modelName}})"
+VLLM = 'model_name=~"$vllm_model"'
+QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
+
+
+def _framebuffer_used_share() -> str:
+    used = f"{BY_GPU} ({dcgm('DCGM_FI_DEV_FB_USED')})"
+    free = f"{BY_GPU} ({dcgm('DCGM_FI_DEV_FB_FREE')})"
+    return f"{used} / ({used} + {free})"
+
+
+def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
+    def gpu(metric: str) -> str:
+        return f"{BY_GPU} ({dcgm(metric)})"
+
+    return (
+        dashboard.with_row(row("GPUs (dcgm-exporter)"))
+        .with_panel(
+            timeseries_panel(
+                "GPU utilization",
+                "Share of time a kernel was running (DCGM_FI_DEV_GPU_UTIL).",
+                "percent",
+                [query(gpu("DCGM_FI_DEV_GPU_UTIL"), GPU_LEGEND)],
+                steps=((None, "green"), (settings.gpu_utilization_percent, "red")),
+                threshold_line=True,
+                min_value=0,
+                max_value=100,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Framebuffer used",
+                "Used share of GPU memory: used / (used + free); dashed line: the alert threshold.",
+                "percentunit",
+                [query(_framebuffer_used_share(), GPU_LEGEND)],
+                steps=((None, "green"), (settings.gpu_memory_used, "red")),
+                threshold_line=True,
+                min_value=0,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Framebuffer used and free",
+                "GPU memory in use and free (DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_FB_FREE, MiB).",
+                "mbytes",
+                [
+                    query(gpu("DCGM_FI_DEV_FB_USED"), "used · " + GPU_LEGEND),
+                    query(gpu("DCGM_FI_DEV_FB_FREE"), "free · " + GPU_LEGEND),
+                ],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Power draw",
+                "Board power draw (DCGM_FI_DEV_POWER_USAGE).",
+                "watt",
+                [query(gpu("DCGM_FI_DEV_POWER_USAGE"), GPU_LEGEND)],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Temperature",
+                "GPU temperature (DCGM_FI_DEV_GPU_TEMP).",
+                "celsius",
+                [query(gpu("DCGM_FI_DEV_GPU_TEMP"), GPU_LEGEND)],
+                steps=((None, "green"), (80, "orange"), (90, "red")),
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "XID errors",
+                "Code of the last XID error each GPU reported (0: none); see NVIDIA's XID "
+                "catalogue.",
+                "none",
+                [query(gpu("DCGM_FI_DEV_XID_ERRORS"), GPU_LEGEND)],
+                steps=((None, "green"), (1, "red")),
+                min_value=0,
+            )
+        )
+    )
+
+
+def _ttft(q: str) -> str:
+    buckets = f"rate(vllm:time_to_first_token_seconds_bucket{{{VLLM}}}[$__rate_interval])"
+    return f"histogram_quantile({q}, sum by (le, model_name) ({buckets}))"
+
+
+def _vllm(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
+    return (
+        dashboard.with_row(row("vLLM"))
+        .with_panel(
+            timeseries_panel(
+                "KV-cache usage",
+                "Share of the KV cache in use per server (vllm:kv_cache_usage_perc); when full, "
+                "requests queue.",
+                "percentunit",
+                [
+                    query(
+                        f"max by (model_name, instance) (vllm:kv_cache_usage_perc{{{VLLM}}})",
+                        "{{model_name}} · {{instance}}",
+                    )
+                ],
+                steps=((None, "green"), (settings.kv_cache_usage, "red")),
+                threshold_line=True,
+                min_value=0,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Requests running and waiting",
+                "Requests being generated and requests queued for a slot.",
+                "short",
+                [
+                    query(
+                        f"sum by (model_name) (vllm:num_requests_running{{{VLLM}}})",
+                        "running · {{model_name}}",
+                    ),
+                    query(
+                        f"sum by (model_name) (vllm:num_requests_waiting{{{VLLM}}})",
+                        "waiting · {{model_name}}",
+                    ),
+                ],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time to first token",
+                "p50, p95 and p99 of the time to first token, from the histogram "
+                "vllm:time_to_first_token_seconds.",
+                "s",
+                [query(_ttft(q), f"{name} · {{{{model_name}}}}") for q, name in QUANTILES],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Generation throughput",
+                "Tokens generated per second (vllm:generation_tokens_total).",
+                "suffix: tok/s",
+                [
+                    query(
+                        "sum by (model_name) "
+                        f"(rate(vllm:generation_tokens_total{{{VLLM}}}[$__rate_interval]))",
+                        "{{model_name}}",
+                    )
+                ],
+                min_value=0,
+            )
+        )
+    )
+
+
+def gpu() -> db.Dashboard:
+    settings = RuleSettings()
+    hosts = f"count by (host) ({with_host('DCGM_FI_DEV_GPU_UTIL')})"
+    dashboard = (
+        new_dashboard(
+            "ml-monitor-gpu",
+            "ML GPUs & vLLM",
+            "GPU devices from NVIDIA dcgm-exporter (either host label spelling) and LLM "
+            "serving from vLLM.",
+        )
+        .with_variable(
+            query_variable(
+                "host", "Host", f"query_result({hosts})", multi=True, regex='/host="([^"]+)"/'
+            )
+        )
+        .with_variable(
+            query_variable(
+                "vllm_model",
+                "vLLM model",
+                "label_values(vllm:num_requests_running, model_name)",
+                multi=True,
+            )
+        )
+    )
+    return _vllm(_device(dashboard, settings), settings)

@@ -1,0 +1,321 @@
+"""Model: one model (and version) in depth: drift, data quality, performance, traffic."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as db
+
+from monitor.alerts.promql import PERFORMANCE_HIGHER_IS_BETTER, PERFORMANCE_LOWER_IS_BETTER
+from monitor.dashboards.panels import (
+    annotation,
+    heatmap_panel,
+    new_dashboard,
+    query,
+    query_variable,
+    row,
+    stat_panel,
+    table_panel,
+    table_query,
+    timeseries_panel,
+)
+from monitor.schemas import DriftSettings
+
+SEL = 'model="$model", model_version=~"$model_version", window="$window"'
+
+# Deployments, from the metrics alone: a model (re)load changes ml_model_load_seconds, and a
+# version's first predictions make a new ml_predictions_total series appear.
+MODEL_LOADS = 'changes(ml_model_load_seconds{model="$model"}[5m]) > 0'
+NEW_VERSIONS = (
+    'count by (model, model_version) (ml_predictions_total{model="$model"})\n'
+    'unless count by (model, model_version) (ml_predictions_total{model="$model"} offset 5m)'
+)
+
+
+def model_variables(dashboard: db.Dashboard) -> db.Dashboard:
+    return (
+        dashboard.with_variable(
+            query_variable("model", "Model", "label_values(ml_predictions_total, model)")
+        )
+        .with_variable(
+            query_variable(
+                "model_version",
+                "Version",
+                'label_values(ml_predictions_total{model="$model"}, model_version)',
+                multi=True,
+            )
+        )
+        .with_variable(
+            query_variable(
+                "window", "Window", 'label_values(ml_window_samples{model="$model"}, window)'
+            )
+        )
+    )
+
+
+def deployment_annotations(dashboard: db.Dashboard) -> db.Dashboard:
+    return dashboard.annotation(annotation("Model loads", MODEL_LOADS, "blue")).annotation(
+        annotation("New version first seen", NEW_VERSIONS, "purple")
+    )
+
+
+def _drift_stats(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
+    def rows(kind: str) -> str:
+        return f'max(ml_window_samples{{{SEL}, metric="{kind}"}})'
+
+    enough = ((None, "red"), (drift.min_samples, "green"))
+    return (
+        dashboard.with_panel(
+            stat_panel(
+                "Dataset drift share",
+                f"Share of drifted features (dataset drift from {drift.dataset_drift_share:.0%}).",
+                "percentunit",
+                [query(f"max(ml_dataset_drift_share{{{SEL}}})", instant=True)],
+                steps=((None, "green"), (drift.dataset_drift_share, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Drifted features",
+                "Features whose drift verdict is positive (after thresholds and guards).",
+                "none",
+                [query(f"sum(ml_feature_drift_detected{{{SEL}}})", instant=True)],
+                steps=((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Prediction drift",
+                "Drift statistic of the model's output against the reference.",
+                "none",
+                [query(f"max(ml_prediction_drift_score{{{SEL}}})", instant=True)],
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Rows in drift window",
+                f"Production rows behind the drift figures; below {drift.min_samples} no "
+                "verdict is given.",
+                "none",
+                [query(rows("drift"), instant=True)],
+                steps=enough,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Reference rows",
+                "Rows of the reference data set the window is compared with.",
+                "none",
+                [query(rows("reference"), instant=True)],
+                steps=enough,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Labelled rows",
+                "Predictions with ground truth behind the performance figures.",
+                "none",
+                [query(rows("performance"), instant=True)],
+                steps=enough,
+            )
+        )
+    )
+
+
+def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
+    by_feature = "max by (feature, method)"
+    return (
+        dashboard.with_panel(
+            table_panel(
+                "Per-feature drift",
+                "Latest drift statistic, p-value (where the method has one) and verdict of "
+                "every feature in the window.",
+                "none",
+                [
+                    table_query(f"{by_feature} (ml_feature_drift_score{{{SEL}}})"),
+                    table_query(f"{by_feature} (ml_feature_drift_pvalue{{{SEL}}})"),
+                    table_query(f"{by_feature} (ml_feature_drift_detected{{{SEL}}})"),
+                ],
+                columns={
+                    "Value #A": "Drift score",
+                    "Value #B": "p-value",
+                    "Value #C": "Drifted (1 = yes)",
+                },
+                colored={"Value #C": ((None, "green"), (1, "red"))},
+                width=12,
+            )
+        )
+        .with_panel(
+            heatmap_panel(
+                "Feature drift over time",
+                "One row per feature, coloured by its drift statistic (the largest over methods "
+                "and selected versions).",
+                "none",
+                [query(f"max by (feature) (ml_feature_drift_score{{{SEL}}})", "{{feature}}")],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Dataset drift share over time",
+                "Share of drifted features per version; dashed line: the dataset drift threshold.",
+                "percentunit",
+                [
+                    query(
+                        f"max by (model_version) (ml_dataset_drift_share{{{SEL}}})",
+                        "{{model_version}}",
+                    )
+                ],
+                steps=((None, "green"), (drift.dataset_drift_share, "red")),
+                threshold_line=True,
+                min_value=0,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Prediction drift",
+                "Drift statistic of the model's output per version and method.",
+                "none",
+                [query(f"ml_prediction_drift_score{{{SEL}}}", "{{model_version}} · {{method}}")],
+                min_value=0,
+            )
+        )
+    )
+
+
+def _quality(dashboard: db.Dashboard) -> db.Dashboard:
+    panels = (
+        (
+            "Missing values",
+            "ml_feature_missing_ratio",
+            "Share of rows where the feature is missing.",
+        ),
+        (
+            "Out-of-range values",
+            "ml_feature_out_of_range_ratio",
+            "Share of numeric values outside the range seen in the reference.",
+        ),
+        (
+            "New categories",
+            "ml_feature_new_category_ratio",
+            "Share of categorical values never seen in the reference.",
+        ),
+    )
+    dashboard = dashboard.with_row(row("Data quality"))
+    for title, metric, description in panels:
+        dashboard = dashboard.with_panel(
+            timeseries_panel(
+                title,
+                description,
+                "percentunit",
+                [query(f"max by (feature) ({metric}{{{SEL}}})", "{{feature}}")],
+                width=8,
+                min_value=0,
+            )
+        )
+    return dashboard
+
+
+def _performance(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
+    def perf(metrics: str) -> str:
+        return (
+            f'max by (metric, model_version) (ml_model_performance{{{SEL}, metric=~"{metrics}"}})'
+        )
+
+    return (
+        dashboard.with_row(row("Performance (labelled predictions)"))
+        .with_panel(
+            timeseries_panel(
+                "Classification metrics",
+                "Accuracy, precision, recall, F1 and ROC AUC from predictions whose labels "
+                "arrived, per version.",
+                "percentunit",
+                [query(perf(PERFORMANCE_HIGHER_IS_BETTER), "{{metric}} · {{model_version}}")],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error metrics",
+                "Log loss, MAE, RMSE and MAPE from labelled predictions, per version (lower is "
+                "better).",
+                "none",
+                [query(perf(PERFORMANCE_LOWER_IS_BETTER), "{{metric}} · {{model_version}}")],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Labelled sample size",
+                "Labelled predictions behind the performance figures; dashed line: the minimum "
+                "sample size for a verdict.",
+                "none",
+                [
+                    query(
+                        "max by (model_version) "
+                        f'(ml_window_samples{{{SEL}, metric="performance"}})',
+                        "{{model_version}}",
+                    )
+                ],
+                steps=((None, "red"), (drift.min_samples, "green")),
+                threshold_line=True,
+                width=8,
+                min_value=0,
+            )
+        )
+    )
+
+
+def _traffic(dashboard: db.Dashboard) -> db.Dashboard:
+    by = "by (model_version, variant)"
+    legend = "{{model_version}} · {{variant}}"
+    return (
+        dashboard.with_row(row("Traffic"))
+        .with_panel(
+            timeseries_panel(
+                "Predictions per second",
+                "Throughput per version and variant (see Serving & versions for more).",
+                "reqps",
+                [query(f"sum {by} (ml_predictions_per_second{{{SEL}}})", legend)],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error ratio",
+                "Share of predictions with a status other than ok.",
+                "percentunit",
+                [query(f"max {by} (ml_prediction_error_ratio{{{SEL}}})", legend)],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "p95 latency",
+                "95th percentile prediction latency.",
+                "s",
+                [
+                    query(
+                        f'max {by} (ml_prediction_latency_seconds{{{SEL}, quantile="0.95"}})',
+                        legend,
+                    )
+                ],
+                width=8,
+                min_value=0,
+            )
+        )
+    )
+
+
+def model() -> db.Dashboard:
+    drift = DriftSettings()
+    dashboard = new_dashboard(
+        "ml-monitor-model",
+        "ML model: drift, quality, performance",
+        "One model in depth. Annotations mark model loads and the first predictions of a new "
+        "version.",
+    )
+    dashboard = deployment_annotations(model_variables(dashboard)).with_row(row("Drift"))
+    dashboard = _drift_details(_drift_stats(dashboard, drift), drift)
+    return _traffic(_performance(_quality(dashboard), drift))

@@ -1,0 +1,218 @@
+"""Overview: every model on one screen."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as db
+
+from monitor.alerts.promql import scheduler_job
+from monitor.alerts.rules import RuleSettings
+from monitor.dashboards.panels import (
+    new_dashboard,
+    query,
+    query_variable,
+    row,
+    stat_panel,
+    table_panel,
+    table_query,
+    timeseries_panel,
+)
+from monitor.schemas import DriftSettings, SloSettings
+
+W = 'window="$window"'
+
+
+def overview() -> db.Dashboard:
+    drift_share = DriftSettings().dataset_drift_share
+    error_budget = 1 - SloSettings().availability_target
+    slo_seconds = SloSettings().latency_ms / 1000
+    stale = RuleSettings().job_stale_seconds
+    last_success = f"max by (job) ({scheduler_job('monitor_job_last_success_timestamp_seconds')})"
+    return (
+        new_dashboard(
+            "ml-monitor-overview",
+            "ML models: overview",
+            "Every monitored model at a glance: drift, errors, latency, traffic, cost and the "
+            "health of ml-monitor's own jobs.",
+        )
+        .with_variable(
+            query_variable("window", "Window", "label_values(ml_window_samples, window)")
+        )
+        .with_row(row("Fleet"))
+        .with_panel(
+            stat_panel(
+                "Models reporting",
+                "Models with at least one stored prediction (ml_predictions_total).",
+                "none",
+                [query("count(count by (model) (ml_predictions_total))", instant=True)],
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Models with dataset drift",
+                f"Models whose share of drifted features is at least {drift_share:.0%} in the "
+                "selected window (any version).",
+                "none",
+                [
+                    query(
+                        f"count(max by (model) (ml_dataset_drift_share{{{W}}}) >= {drift_share})"
+                        " or vector(0)",
+                        instant=True,
+                    )
+                ],
+                steps=((None, "green"), (1, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Firing ML alerts",
+                "Alerts of ml-monitor's rules firing now (Prometheus ALERTS series).",
+                "none",
+                [
+                    query(
+                        'count(ALERTS{alertstate="firing", alertname=~"ML.*|GPU.*|VLLM.*"})'
+                        " or vector(0)",
+                        instant=True,
+                    )
+                ],
+                steps=((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Predictions / s",
+                "Predictions stored per second over all models, from ml_predictions_total.",
+                "reqps",
+                [query("sum(rate(ml_predictions_total[$__rate_interval]))")],
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Oldest job success",
+                "Time since the least recent successful run among ml-monitor's scheduled jobs.",
+                "s",
+                [query(f"time() - min({last_success})", instant=True)],
+                steps=((None, "green"), (stale, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Dead webhooks (24h)",
+                "Retraining webhook deliveries that ran out of retries in the last 24 hours.",
+                "none",
+                [
+                    query(
+                        'sum(increase(monitor_webhook_deliveries_total{outcome="dead"}[24h]))'
+                        " or vector(0)",
+                        instant=True,
+                    )
+                ],
+                steps=((None, "green"), (1, "red")),
+                decimals=0,
+            )
+        )
+        .with_row(row("Models"))
+        .with_panel(
+            table_panel(
+                "Models at a glance",
+                "One row per model, worst version or variant, in the selected window.",
+                "none",
+                [
+                    table_query(f"100 * max by (model) (ml_dataset_drift_share{{{W}}})"),
+                    table_query(f"100 * max by (model) (ml_prediction_error_ratio{{{W}}})"),
+                    table_query(
+                        f'max by (model) (ml_prediction_latency_seconds{{{W}, quantile="0.95"}})',
+                    ),
+                    table_query(f"sum by (model) (ml_predictions_per_second{{{W}}})"),
+                    table_query(f"max by (model) (ml_cost_per_million_predictions{{{W}}})"),
+                ],
+                columns={
+                    "Value #A": "Drift share (%)",
+                    "Value #B": "Errors (%)",
+                    "Value #C": "p95 latency (s)",
+                    "Value #D": "Predictions / s",
+                    "Value #E": "Cost per 1M",
+                },
+                colored={
+                    "Value #A": ((None, "green"), (100 * drift_share, "red")),
+                    "Value #B": ((None, "green"), (100 * error_budget, "red")),
+                },
+            )
+        )
+        .with_row(row("Trends"))
+        .with_panel(
+            timeseries_panel(
+                "Dataset drift share",
+                "Share of drifted features per model (worst version); dashed line: the dataset "
+                "drift threshold.",
+                "percentunit",
+                [query(f"max by (model) (ml_dataset_drift_share{{{W}}})", "{{model}}")],
+                steps=((None, "green"), (drift_share, "red")),
+                threshold_line=True,
+                min_value=0,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error ratio",
+                "Share of predictions with status other than ok, per model; dashed line: the "
+                "availability SLO's error budget.",
+                "percentunit",
+                [query(f"max by (model) (ml_prediction_error_ratio{{{W}}})", "{{model}}")],
+                steps=((None, "green"), (error_budget, "red")),
+                threshold_line=True,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "p95 latency",
+                "95th percentile prediction latency per model (worst variant); dashed line: the "
+                "default SLO latency.",
+                "s",
+                [
+                    query(
+                        f'max by (model) (ml_prediction_latency_seconds{{{W}, quantile="0.95"}})',
+                        "{{model}}",
+                    )
+                ],
+                steps=((None, "green"), (slo_seconds, "red")),
+                threshold_line=True,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Predictions per second",
+                "Throughput per model in the selected window, all versions and variants.",
+                "reqps",
+                [query(f"sum by (model) (ml_predictions_per_second{{{W}}})", "{{model}}")],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Cost per 1M predictions",
+                "Cost of one million predictions per model, in the model's configured currency.",
+                "short",
+                [
+                    query(
+                        f"max by (model, currency) (ml_cost_per_million_predictions{{{W}}})",
+                        "{{model}} ({{currency}})",
+                    )
+                ],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time since last successful job run",
+                "Seconds since each scheduled job last succeeded; a rising line is a stuck or "
+                "failing job.",
+                "s",
+                [query(f"time() - {last_success}", "{{job}}")],
+                steps=((None, "green"), (stale, "red")),
+                min_value=0,
+            )
+        )
+    )

@@ -1,0 +1,220 @@
+"""Serving & versions: latency, throughput, errors and load times, variants side by side."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as db
+
+from monitor.alerts.promql import sli_ratio
+from monitor.dashboards.model import deployment_annotations, model_variables
+from monitor.dashboards.panels import (
+    new_dashboard,
+    query,
+    query_variable,
+    row,
+    stat_panel,
+    table_panel,
+    table_query,
+    timeseries_panel,
+)
+from monitor.schemas import SloSettings
+
+VERSION = 'model="$model", model_version=~"$model_version"'
+SEL = f'{VERSION}, variant=~"$variant", window="$window"'
+BY = "by (model_version, variant)"
+LEGEND = "{{model_version}} · {{variant}}"
+
+
+def _variants_side_by_side(dashboard: db.Dashboard) -> db.Dashboard:
+    def latency(q: str) -> str:
+        return f'max {BY} (ml_prediction_latency_seconds{{{SEL}, quantile="{q}"}})'
+
+    targets = [
+        table_query(latency("0.5")),
+        table_query(latency("0.95")),
+        table_query(latency("0.99")),
+        table_query(f"sum {BY} (ml_predictions_per_second{{{SEL}}})"),
+        table_query(f"100 * max {BY} (ml_prediction_error_ratio{{{SEL}}})"),
+        table_query(f'max {BY} (ml_model_load_seconds{{{VERSION}, variant=~"$variant"}})'),
+    ]
+    return (
+        dashboard.with_row(row("Variants side by side"))
+        .with_panel(
+            table_panel(
+                "Versions and variants",
+                "Production, canary and shadow of each version next to each other in the window.",
+                "none",
+                targets,
+                columns={
+                    "Value #A": "p50 (s)",
+                    "Value #B": "p95 (s)",
+                    "Value #C": "p99 (s)",
+                    "Value #D": "Predictions / s",
+                    "Value #E": "Errors (%)",
+                    "Value #F": "Last load (s)",
+                },
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Latency: $variant",
+                "Latency quantiles of one variant; the panel repeats for every selected variant "
+                "so canary and shadow sit next to production.",
+                "s",
+                [
+                    query(
+                        "max by (quantile, model_version) "
+                        f"(ml_prediction_latency_seconds{{{SEL}}})",
+                        "p{{quantile}} · {{model_version}}",
+                    )
+                ],
+                width=8,
+                min_value=0,
+            )
+            .repeat("variant")
+            .repeat_direction("h")
+            .max_per_row(3)
+        )
+    )
+
+
+def _latency(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
+    slow_budget = 1 - slo.latency_target
+    return (
+        dashboard.with_row(row("Latency"))
+        .with_panel(
+            timeseries_panel(
+                "Latency quantiles",
+                "p50, p95 and p99 per version and variant; dashed line: the default SLO latency.",
+                "s",
+                [query(f"ml_prediction_latency_seconds{{{SEL}}}", "p{{quantile}} · " + LEGEND)],
+                steps=((None, "green"), (slo.latency_ms / 1000, "red")),
+                threshold_line=True,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Slower than the SLO",
+                "Share of predictions slower than the model's SLO latency (counter "
+                "ml_predictions_over_latency_slo_total); dashed line: the latency error budget.",
+                "percentunit",
+                [query(sli_ratio("slow", "$__rate_interval", VERSION), "{{model}}")],
+                steps=((None, "green"), (slow_budget, "red")),
+                threshold_line=True,
+                min_value=0,
+            )
+        )
+    )
+
+
+def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
+    error_budget = 1 - slo.availability_target
+    burn = "{} / " + f"{error_budget:g}"
+    return (
+        dashboard.with_row(row("Throughput and errors"))
+        .with_panel(
+            timeseries_panel(
+                "Predictions per second",
+                "Throughput per version and variant in the window.",
+                "reqps",
+                [query(f"sum {BY} (ml_predictions_per_second{{{SEL}}})", LEGEND)],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error ratio",
+                "Share of predictions with a status other than ok; dashed line: the "
+                "availability error budget.",
+                "percentunit",
+                [query(f"max {BY} (ml_prediction_error_ratio{{{SEL}}})", LEGEND)],
+                steps=((None, "green"), (error_budget, "red")),
+                threshold_line=True,
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Errors by status",
+                "Failed predictions per second by status string (ml_predictions_total).",
+                "reqps",
+                [
+                    query(
+                        f'sum by (status) (rate(ml_predictions_total{{{VERSION}, status!="ok"}}'
+                        "[$__rate_interval]))",
+                        "{{status}}",
+                    )
+                ],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error budget burn rate (1h)",
+                "How many times faster than the SLOs allow the budgets burn over the last hour; "
+                "1 spends exactly the 30-day budget, 14.4 pages.",
+                "short",
+                [
+                    query(burn.format(sli_ratio("errors", "1h", VERSION)), "availability"),
+                    query(
+                        sli_ratio("slow", "1h", VERSION) + f" / {1 - slo.latency_target:g}",
+                        "latency",
+                    ),
+                ],
+                steps=((None, "green"), (1, "orange"), (14.4, "red")),
+                threshold_line=True,
+                min_value=0,
+            )
+        )
+    )
+
+
+def _loads(dashboard: db.Dashboard) -> db.Dashboard:
+    loads = f'max {BY} (ml_model_load_seconds{{{VERSION}, variant=~"$variant"}})'
+    return (
+        dashboard.with_row(row("Model loads"))
+        .with_panel(
+            stat_panel(
+                "Last model load",
+                "Seconds the most recent load of each version and variant took.",
+                "s",
+                [query(loads, LEGEND, instant=True)],
+                steps=((None, "green"), (60, "orange"), (120, "red")),
+                width=8,
+                height=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Model load time",
+                "Load time of each version and variant as reported by deployment events.",
+                "s",
+                [query(loads, LEGEND)],
+                width=16,
+                min_value=0,
+            )
+        )
+    )
+
+
+def serving() -> db.Dashboard:
+    slo = SloSettings()
+    dashboard = new_dashboard(
+        "ml-monitor-serving",
+        "ML serving & versions",
+        "Latency, throughput, errors and model load time of one model, with its versions and "
+        "variants (production, canary, shadow) side by side.",
+    )
+    dashboard = model_variables(dashboard).with_variable(
+        query_variable(
+            "variant",
+            "Variant",
+            f"label_values(ml_predictions_per_second{{{VERSION}}}, variant)",
+            multi=True,
+        )
+    )
+    dashboard = _variants_side_by_side(deployment_annotations(dashboard))
+    return _loads(_errors(_latency(dashboard, slo), slo))
