@@ -11,6 +11,7 @@ import json
 import random
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -407,3 +408,21 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
 def test_policy_refuses_settings_that_cannot_work(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must"):
         DispatchPolicy(**kwargs)
+
+
+def test_the_job_runner_enqueues_in_the_results_transaction(services: Services) -> None:
+    from monitor.jobs.base import Window
+    from monitor.jobs.runner import run_jobs
+
+    model = register(services)
+
+    def drifting(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+        return [replace(r, window=window.name) for r in drift_results(0.75)]
+
+    report = run_jobs(services, "fraud", "drift", now=T0, jobs={"drift": drifting})
+    assert report.failures == 0
+    (row,) = rows(services)
+    assert (row["reason"], row["model_id"]) == ("drift", model.id)
+    # the next tick sees the same drift: held back by the model's cooldown
+    run_jobs(services, "fraud", "drift", now=T0 + timedelta(minutes=1), jobs={"drift": drifting})
+    assert len(rows(services)) == 1
