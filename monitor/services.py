@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -18,6 +19,7 @@ from monitor.ingest_metrics import IngestMetrics
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
 from monitor.storage.partitions import Partitions
+from monitor.storage.summaries import results_summary
 
 
 @dataclass
@@ -61,7 +63,7 @@ def build_services(
     partitions = Partitions(engine)
     limits = limits_from(settings)
     metrics = IngestMetrics(registry)
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         registry=registry,
@@ -71,4 +73,10 @@ def build_services(
         references=ReferenceService(engine, models, limits),
         tokens=TokenVerifier(engine, settings.api_tokens),
         ingest_metrics=metrics,
+        summaries=partial(results_summary, engine),
     )
+    # imported here: the exporter imports monitor.jobs, whose modules import this one
+    from monitor.exporter import ResultsCollector
+
+    registry.register(ResultsCollector(engine))
+    return services
