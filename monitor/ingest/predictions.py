@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.errors import Problem
+from monitor.ingest.columns import encode_lists, encode_regular
 from monitor.ingest.names import feature_name_problem, label_value_problem, model_name_problem
 from monitor.ingest.schema import FeatureSchema
 
@@ -131,14 +132,27 @@ class RecordChecker:
         self.newest = now + timedelta(seconds=limits.max_future_seconds)
         self.reject_unknown = reject_unknown
 
-    def row(self, index: int, rec: Mapping[str, Any], problems: list[Problem]) -> Row | None:
+    def row(
+        self,
+        index: int,
+        rec: Mapping[str, Any],
+        problems: list[Problem],
+        cells: tuple[Any, Any] | None = None,
+    ) -> Row | None:
+        """One typed row; ``cells`` are the record's (num, cat) when the fast path made them."""
         start = len(problems)
-        num: list[float | None] = [None] * len(self.num_index)
-        cat: list[str | None] = [None] * len(self.cat_index)
-        unknown = self.features(index, rec["features"], num, cat, problems)
-        extra: dict[str, Any] = {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
-        if unknown:
-            extra["unknown_features"] = unknown
+        extra: dict[str, Any] = (
+            {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
+            if rec.keys() - KNOWN_FIELDS
+            else {}
+        )
+        if cells is None:
+            num: list[float | None] = [None] * len(self.num_index)
+            cat: list[str | None] = [None] * len(self.cat_index)
+            unknown = self.features(index, rec["features"], num, cat, problems)
+            if unknown:
+                extra["unknown_features"] = unknown
+            cells = (num or None, cat or None)
         ts = self._timestamp(index, rec.get("timestamp"), problems)
         prediction, prediction_text = self._prediction(
             index, rec.get("prediction"), extra, problems
@@ -148,8 +162,8 @@ class RecordChecker:
             self._label(index, rec, "model_version", "", problems),
             self._prediction_id(index, rec.get("prediction_id"), problems),
             ts,
-            num or None,
-            cat or None,
+            cells[0],
+            cells[1],
             prediction,
             prediction_text,
             self._number(index, rec, "latency_ms", problems),
@@ -374,13 +388,19 @@ def typed_rows(
     *,
     reject_unknown: bool = False,
 ) -> tuple[list[Row], list[Problem]]:
+    """Check a model's records; rows carry their feature arrays already in COPY's binary form."""
     checker = RecordChecker(model_id, schema, limits, now, reject_unknown)
     rows: list[Row] = []
     problems: list[Problem] = []
-    for index, record in zip(batch.indexes, batch.records, strict=True):
-        row = checker.row(index, record, problems)
+    fast = encode_regular(batch.features(), schema, limits.max_string_length)
+    for pos, (index, record) in enumerate(zip(batch.indexes, batch.records, strict=True)):
+        cells = (fast[0][pos], fast[1][pos]) if fast else None
+        row = checker.row(index, record, problems, cells)
         if row is not None:
             rows.append(row)
+    if fast is None and not problems:
+        num, cat = encode_lists([r[4] for r in rows], [r[5] for r in rows])
+        rows = [(*r[:4], n, c, *r[6:]) for r, n, c in zip(rows, num, cat, strict=True)]
     return rows, problems
 
 

@@ -46,6 +46,10 @@ class FeatureSchema:
         return [{"name": f.name, "kind": f.kind} for f in self.features]
 
     @property
+    def names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.features)
+
+    @property
     def numeric_names(self) -> list[str]:
         return list(self.num_index)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from monitor.storage.arrays import encode_text_row, register_encoded_arrays
 
 PREDICTION_COLUMNS = (
     "model_id",
@@ -48,37 +49,41 @@ _EXTRA = PREDICTION_COLUMNS.index("extra")
 
 
 def copy_predictions(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]]) -> int:
-    """Binary COPY of typed rows (in PREDICTION_COLUMNS order) into the partitioned table."""
-    with conn.cursor() as cur, cur.copy(_COPY_PREDICTIONS) as copy:
-        copy.set_types(list(PREDICTION_TYPES))
-        for row in rows:
-            if row[_EXTRA] is not None:
-                row = (*row[:_EXTRA], Jsonb(row[_EXTRA]))
-            copy.write_row(row)
+    """Binary COPY of typed rows (PREDICTION_COLUMNS order, arrays as EncodedArray)."""
+    with conn.cursor() as cur:
+        register_encoded_arrays(cur)
+        with cur.copy(_COPY_PREDICTIONS) as copy:
+            copy.set_types(list(PREDICTION_TYPES))
+            for row in rows:
+                if row[_EXTRA] is not None:
+                    row = (*row[:_EXTRA], Jsonb(row[_EXTRA]))
+                copy.write_row(row)
     return len(rows)
 
 
-def claim_prediction_ids(
-    conn: psycopg.Connection[Any], model_id: int, ids: list[str], ts: list[datetime]
-) -> set[str]:
-    """Insert ids not seen before; return those that are new (the rest are resends)."""
+def claim_prediction_ids(conn: psycopg.Connection[Any], model_id: int, ids: list[str]) -> set[str]:
+    """Insert ids not seen before; return those that are new (the rest are resends).
+
+    ``prediction_keys.ts`` is when an id was first seen: retention drops keys by it.
+    """
     if not ids:
         return set()
-    cur = conn.execute(
-        "INSERT INTO prediction_keys (model_id, prediction_id, ts) "
-        "SELECT %s, i, t FROM unnest(%s::text[], %s::timestamptz[]) AS u(i, t) "
-        "ON CONFLICT DO NOTHING RETURNING prediction_id",
-        (model_id, ids, ts),
-    )
-    return {r[0] for r in cur.fetchall()}
+    with conn.cursor() as cur:
+        register_encoded_arrays(cur)
+        cur.execute(
+            "INSERT INTO prediction_keys (model_id, prediction_id, ts) "
+            "SELECT %b, i, now() FROM unnest(%b) AS u(i) "
+            "ON CONFLICT DO NOTHING RETURNING prediction_id",
+            (model_id, encode_text_row(ids)),
+        )
+        return {r[0] for r in cur.fetchall()}
 
 
 def store_predictions(
     conn: psycopg.Connection[Any], model_id: int, rows: Sequence[Sequence[Any]]
 ) -> list[Sequence[Any]]:
     """Claim ids, COPY the rows that are new; the caller commits. Returns the rows stored."""
-    keyed = [r for r in rows if r[2] is not None]
-    new_ids = claim_prediction_ids(conn, model_id, [r[2] for r in keyed], [r[3] for r in keyed])
+    new_ids = claim_prediction_ids(conn, model_id, [r[2] for r in rows if r[2] is not None])
     fresh = [r for r in rows if r[2] is None or r[2] in new_ids]
     if fresh:
         copy_predictions(conn, fresh)

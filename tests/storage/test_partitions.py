@@ -31,7 +31,7 @@ def test_ingest_creates_the_partition_it_needs(services: Services) -> None:
     assert stamp.date() in days(services)
 
 
-def test_retention_drops_old_days_with_their_keys_and_labels(services: Services) -> None:
+def test_retention_drops_old_days_with_their_labels_and_stale_keys(services: Services) -> None:
     now = datetime.now(UTC)
     old = now - timedelta(days=20)
     services.ingest.predictions([record(0, timestamp=old.isoformat()), record(1)])
@@ -43,8 +43,10 @@ def test_retention_drops_old_days_with_their_keys_and_labels(services: Services)
     assert old.date().isoformat() in result["dropped"]
     assert old.date() not in days(services)
     assert count(services.engine, "predictions") == 1
-    assert count(services.engine, "prediction_keys") == 1
     assert count(services.engine, "labels") == 0
-    # a re-send of the dropped prediction is old news: outside retention it is refused
     with services.engine.connect() as conn:
         assert conn.execute(text("SELECT prediction_id FROM predictions")).scalar() == "p-1"
+    # ids are remembered for the retention period after they were first seen
+    assert count(services.engine, "prediction_keys") == 2
+    run_maintenance(services, now=now + timedelta(days=services.settings.retention_days + 2))
+    assert count(services.engine, "prediction_keys") == 0
