@@ -1,0 +1,262 @@
+"""``monitor demo``: the whole loop on synthetic traffic, on the embedded PostgreSQL by default.
+
+Two models (``fraud``, a classifier with a canary version, and ``eta``, a regressor) get a
+training reference, two hours of backfilled traffic whose last 30 minutes drift in some
+features, delayed labels, slower and more error-prone canary traffic, and a model-load event.
+The jobs run, the drift shows up at ``/metrics`` and ``/v1/models/{model}/drift``, and live
+traffic continues for ``--minutes`` while the scheduler keeps computing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+import uvicorn
+
+from monitor.api.app import create_app
+from monitor.client import MonitorClient
+from monitor.config import Settings
+from monitor.jobs.scheduler import build_scheduler
+from monitor.runtime import database_url
+from monitor.server import prepare
+from monitor.services import build_services
+
+BACKFILL = timedelta(hours=2)
+DRIFT_STARTS = timedelta(minutes=30)  # before now
+COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES"]
+CHANNELS = ["web", "app", "pos"]
+DEVICES = ["ios", "android", "desktop"]
+
+
+def fraud_features(rng: np.random.Generator, drifted: bool) -> dict[str, Any]:
+    shift = 1.8 if drifted else 1.0
+    country_p = [0.1, 0.1, 0.5, 0.1, 0.1, 0.1] if drifted else [0.3, 0.2, 0.2, 0.1, 0.1, 0.1]
+    return {
+        "amount": round(float(rng.lognormal(3.5, 0.8)) * shift, 2),
+        "age_days": int(rng.integers(1, 3000)),
+        "txn_per_day": round(float(rng.gamma(2.0, 1.5 * shift)), 2),
+        "distance_km": round(float(rng.exponential(20 + (60 if drifted else 0))), 1),
+        "hour": int(rng.integers(0, 24)),
+        "risk_score": round(float(rng.beta(2, 5)), 3),
+        "country": str(rng.choice(COUNTRIES, p=country_p)),
+        "channel": str(rng.choice(CHANNELS, p=[0.2, 0.6, 0.2] if drifted else [0.5, 0.3, 0.2])),
+        "device": str(rng.choice(DEVICES)),
+    }
+
+
+def eta_features(rng: np.random.Generator, drifted: bool) -> dict[str, Any]:
+    return {
+        "distance_km": round(float(rng.gamma(3.0, 2.0 + (2.5 if drifted else 0))), 2),
+        "traffic_index": round(float(rng.uniform(0, 1)), 3),
+        "stops": int(rng.integers(0, 4)),
+        "hour": int(rng.integers(0, 24)),
+        "city": str(rng.choice(["berlin", "paris", "madrid"])),
+    }
+
+
+def fraud_prediction(features: dict[str, Any], rng: np.random.Generator) -> tuple[float, int]:
+    logit = 0.02 * features["amount"] + 0.03 * features["distance_km"] - 4 + rng.normal(0, 0.5)
+    score = float(1 / (1 + np.exp(-logit)))
+    truth = int(rng.random() < (score if features["country"] != "US" else min(1, score * 1.6)))
+    return round(score, 4), truth
+
+
+class Simulator:
+    def __init__(self, client: MonitorClient, seed: int = 7) -> None:
+        self.client = client
+        self.rng = np.random.default_rng(seed)
+        self.pending_labels: list[tuple[float, str, str, float]] = []
+
+    def one(self, when: float, drifted: bool) -> None:
+        canary = self.rng.random() < 0.15
+        version, variant = ("3.3.0-rc1", "canary") if canary else ("3.2.0", "production")
+        features = fraud_features(self.rng, drifted)
+        score, truth = fraud_prediction(features, self.rng)
+        latency = float(self.rng.lognormal(3.0 + (0.6 if canary else 0), 0.3))
+        error = self.rng.random() < (0.06 if canary else 0.01)
+        pid = self.client.log(
+            "fraud",
+            features,
+            score,
+            timestamp=when,
+            model_version=version,
+            variant=variant,
+            latency_ms=round(latency, 2),
+            status="error" if error else "ok",
+            gpu_seconds=0.002,
+        )
+        self.pending_labels.append((when + 600, "fraud", pid, truth))
+        eta = eta_features(self.rng, drifted)
+        predicted = eta["distance_km"] * 2.2 + eta["stops"] * 3
+        eta_pid = self.client.log(
+            "eta",
+            eta,
+            round(predicted, 2),
+            timestamp=when,
+            model_version="1.4.0",
+            latency_ms=round(float(self.rng.lognormal(2.2, 0.2)), 2),
+        )
+        actual = predicted + self.rng.normal(0, 2 + (4 if drifted else 0))
+        self.pending_labels.append((when + 900, "eta", eta_pid, round(float(actual), 2)))
+
+    def release_labels(self, now: float) -> int:
+        due = [item for item in self.pending_labels if item[0] <= now]
+        self.pending_labels = [item for item in self.pending_labels if item[0] > now]
+        for when, model, pid, truth in due:
+            self.client.label(model, pid, truth, timestamp=when)
+        return len(due)
+
+
+def _setup_models(http: httpx.Client, rng: np.random.Generator) -> None:
+    http.put(
+        "/v1/models/fraud",
+        json={
+            "task": "classification",
+            "windows": ["1h", "24h"],
+            "cost": {"currency": "USD", "gpu_hour_price": 2.4},
+        },
+    ).raise_for_status()
+    http.put(
+        "/v1/models/eta",
+        json={
+            "task": "regression",
+            "windows": ["1h", "24h"],
+            "cost": {"currency": "USD", "gpu_hour_price": 0.9, "gpus": 1, "replicas": 2},
+        },
+    ).raise_for_status()
+    for model, make in (("fraud", fraud_features), ("eta", eta_features)):
+        rows = [make(rng, False) for _ in range(4000)]
+        body = _csv(rows)
+        r = http.post(
+            f"/v1/models/{model}/reference", content=body, headers={"Content-Type": "text/csv"}
+        )
+        r.raise_for_status()
+        print(f"  reference for {model}: {r.json()['rows']} training rows")
+    http.post(
+        "/v1/events",
+        json={
+            "model": "fraud",
+            "event": "model_loaded",
+            "model_version": "3.3.0-rc1",
+            "variant": "canary",
+            "load_seconds": 41.5,
+        },
+    ).raise_for_status()
+    http.post(
+        "/v1/events",
+        json={
+            "model": "fraud",
+            "event": "deployed",
+            "model_version": "3.3.0-rc1",
+            "variant": "canary",
+        },
+    )
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _backfill(sim: Simulator, now: float) -> None:
+    start = now - BACKFILL.total_seconds()
+    drift_from = now - DRIFT_STARTS.total_seconds()
+    steps = 3000
+    for i in range(steps):
+        when = start + i * BACKFILL.total_seconds() / steps
+        sim.one(when, drifted=when >= drift_from)
+    sim.release_labels(now)
+    sim.client.flush(120)
+
+
+def _show(http: httpx.Client, base: str) -> None:
+    ran = http.post("/v1/jobs/run")
+    print(f"  jobs run: HTTP {ran.status_code}")
+    drift = http.get("/v1/models/fraud/drift", params={"window": "1h"})
+    if drift.status_code == 200:
+        body = drift.json()
+        print(f"\n  fraud, last hour: dataset drift share {body.get('dataset_drift_share')}")
+        for f in body.get("features", []):
+            flag = "DRIFT" if f.get("detected") else "     "
+            print(f"    {flag} {f.get('feature'):<12} {f.get('method'):<14} score {f.get('score')}")
+    metrics = http.get("/metrics").text.splitlines()
+    drifted = [
+        line
+        for line in metrics
+        if line.startswith("ml_feature_drift_detected") and line.endswith(" 1.0")
+    ]
+    print("\n  from /metrics:")
+    for line in drifted[:8]:
+        print(f"    {line}")
+    print(
+        f"\n  Open {base}/metrics (Prometheus), {base}/docs (API), "
+        f"{base}/v1/models/fraud/drift?window=1h\n"
+    )
+
+
+def _serve(app: Any, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError(f"could not start the API on 127.0.0.1:{port} (port in use?)")
+    return server
+
+
+def run_demo(
+    settings: Settings, *, minutes: float = 10.0, port: int = 8000, keep_running: bool = False
+) -> None:
+    print("ml-monitor demo")
+    with database_url(settings, announce=True) as url:
+        services = build_services(settings, url)
+        prepare(services)
+        server = _serve(create_app(services), port)
+        scheduler = build_scheduler(services)
+        scheduler.start()
+        base = f"http://127.0.0.1:{port}"
+        print(f"  API on {base}")
+        try:
+            with httpx.Client(base_url=base, timeout=120) as http:
+                rng = np.random.default_rng(11)
+                _setup_models(http, rng)
+                with MonitorClient(base, batch_size=500, flush_interval=0.5) as client:
+                    sim = Simulator(client)
+                    print("  backfilling two hours of traffic (drift in the last 30 minutes)…")
+                    _backfill(sim, time.time())
+                    _show(http, base)
+                    _live(sim, minutes, keep_running)
+        except KeyboardInterrupt:
+            print("\n  stopping")
+        finally:
+            scheduler.shutdown(wait=False)
+            server.should_exit = True
+            services.engine.dispose()
+
+
+def _live(sim: Simulator, minutes: float, keep_running: bool) -> None:
+    end = time.monotonic() + minutes * 60
+    print(
+        f"  live traffic for {minutes:g} minutes (Ctrl-C to stop)…"
+        if minutes
+        else "  live traffic until Ctrl-C…"
+    )
+    while keep_running or not minutes or time.monotonic() < end:
+        now = time.time()
+        for _ in range(20):
+            sim.one(now, drifted=True)
+        sim.release_labels(now)
+        time.sleep(1.0)
+    sim.client.flush(60)
+    print(f"  done: {sim.client.stats.sent} predictions sent, {sim.client.stats.dropped} dropped")
