@@ -266,3 +266,86 @@ job_leases = Table(
     Column("claimed_at", TS, nullable=False, server_default=func.now()),
     Column("finished_at", TS, nullable=True),
 )
+
+# --- Drift (migration 0004): frozen reference profiles and per-time-bucket rollups. ---------
+# See docs/drift.md. A profile is computed once per reference set; rollups hold the current
+# data binned on the profile's frozen edges, per model version, hour and day bucket and column.
+
+# Rows newer than a rollup watermark are found by ``received_at``; BRIN because rows are appended
+# in (roughly) arrival order, so the index stays a few pages and costs ingest nothing measurable.
+Index("ix_predictions_received_at", predictions.c.received_at, postgresql_using="brin")
+
+drift_profiles = Table(
+    "drift_profiles",
+    metadata,
+    Column(
+        "reference_id",
+        Integer,
+        ForeignKey("reference_sets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("signature", Text, nullable=False),  # binning parameters; a change rebuilds
+    Column("row_count", BigInteger, nullable=False),
+    Column("built_at", TS, nullable=False, server_default=func.now()),
+    # drift_rollups hold exactly the rows with received_at < watermark and ts >= covered_from
+    Column("watermark", TS, nullable=True),
+    Column("covered_from", TS, nullable=True),
+)
+
+# One row per profiled column: col 0.. in profile order; role feature | prediction | label |
+# schema (unknown features), kind numeric | categorical, position = 1-based index in num / cat.
+drift_profile_columns = Table(
+    "drift_profile_columns",
+    metadata,
+    Column(
+        "reference_id",
+        Integer,
+        ForeignKey("drift_profiles.reference_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("col", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("position", Integer, nullable=True),
+    Column("n", BigInteger, nullable=False),
+    Column("n_missing", BigInteger, nullable=False),
+    Column("n_unique", Integer, nullable=False),
+    Column("min", Double, nullable=True),
+    Column("max", Double, nullable=True),
+    Column("mean", Double, nullable=True),
+    Column("std", Double, nullable=True),
+    Column("edges", ARRAY(Double), nullable=True),  # interior edges of the fine bins
+    Column("psi_edges", ARRAY(Double), nullable=True),  # a subset of edges
+    Column("counts", ARRAY(BigInteger), nullable=True),  # per fine bin, or per category
+    Column("sums", ARRAY(Double), nullable=True),
+    Column("sumsq", ARRAY(Double), nullable=True),
+    Column("categories", ARRAY(Text), nullable=True),
+    Column("n_other", BigInteger, nullable=False, server_default="0"),
+)
+
+# Sparse per-bucket rollups: numeric columns keep (bins, counts, sums, sumsq) of non-empty fine
+# bins; categorical columns keep (categories, counts) and n_other beyond the category cap.
+drift_rollups = Table(
+    "drift_rollups",
+    metadata,
+    Column(
+        "reference_id",
+        Integer,
+        ForeignKey("drift_profiles.reference_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("model_version", Text, primary_key=True),
+    Column("span_seconds", Integer, primary_key=True),  # 3600 (hour) | 86400 (day)
+    Column("bucket", TS, primary_key=True),
+    Column("col", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("n_missing", BigInteger, nullable=False),
+    Column("bins", ARRAY(Integer), nullable=True),
+    Column("counts", ARRAY(BigInteger), nullable=True),
+    Column("sums", ARRAY(Double), nullable=True),
+    Column("sumsq", ARRAY(Double), nullable=True),
+    Column("categories", ARRAY(Text), nullable=True),
+    Column("n_other", BigInteger, nullable=False, server_default="0"),
+)
