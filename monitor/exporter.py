@@ -2,7 +2,7 @@
 
 ``ResultsCollector`` is registered on the service's injected registry. ``describe()`` names the
 known families without touching the database; ``collect()`` reads ``latest_results`` and
-``job_state`` in one round trip and keeps the built families for ``ttl_seconds`` (jobs write
+``job_state`` over one connection and keeps the built families for ``ttl_seconds`` (jobs write
 at most once a minute, so scrapes in between are served from memory, and concurrent scrapes
 share one read). If the database cannot be read, the last families read are served again and
 the error is logged.
@@ -36,7 +36,7 @@ PREFIX = "ml_"
 BASE_LABELS = ("model", "model_version", "window")
 
 # Figures the jobs write (Result.metric) and what they mean; any other metric a job writes is
-# exported too, as a gauge with a generic help text.
+# exported too, untyped, with a generic help text.
 KNOWN: Mapping[str, str] = {
     "feature_drift_score": "Drift statistic of a feature in a window (label method)",
     "feature_drift_pvalue": "p-value of the feature's drift test, where the method has one",
@@ -58,6 +58,11 @@ KNOWN: Mapping[str, str] = {
     "variant_prediction_drift_score": "Drift of a variant's predictions against production's",
 }
 GENERIC_HELP = "Figure computed by the ml-monitor jobs"
+
+# Every known figure is a gauge, except the latency quantiles: Prometheus reserves the quantile
+# label for summaries (promtool rejects it on a gauge), and a summary is what they are, quantiles
+# over a sliding window, only without the cumulative _count and _sum.
+SUMMARIES = frozenset({"prediction_latency_seconds"})
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -90,7 +95,7 @@ class ResultsCollector(Collector):
         self._mutex = threading.Lock()
 
     def describe(self) -> Iterable[Metric]:
-        families = [GaugeMetricFamily(PREFIX + name, doc) for name, doc in KNOWN.items()]
+        families = [Metric(PREFIX + name, doc, _type(name)) for name, doc in KNOWN.items()]
         return families + _job_families()
 
     def collect(self) -> Iterable[Metric]:
@@ -131,9 +136,15 @@ def read_families(conn: Connection) -> list[Metric]:
 def _family(metric: str) -> Metric | None:
     name = PREFIX + metric
     if not _NAME.match(name) or name.endswith(_RESERVED_SUFFIXES):
-        log.warning("result metric %r is not exportable as a gauge; skipped", metric)
+        log.warning("result metric %r is not exportable; skipped", metric)
         return None
-    return Metric(name, KNOWN.get(metric, GENERIC_HELP), "gauge")
+    return Metric(name, KNOWN.get(metric, GENERIC_HELP), _type(metric))
+
+
+def _type(metric: str) -> str:
+    if metric in SUMMARIES:
+        return "summary"
+    return "gauge" if metric in KNOWN else "unknown"
 
 
 def _labels(model: str, version: str, window: str, extra: Mapping[str, Any]) -> dict[str, str]:
