@@ -48,6 +48,9 @@ def alertmanager_config(
                     "group_wait": "10s",
                     "repeat_interval": "1h",
                 },
+                # Catch-all, so a retrain alert also reaches people (a matched child with
+                # `continue` would otherwise keep it from the root receiver).
+                {"receiver": DEFAULT_RECEIVER},
             ],
         },
         "inhibit_rules": [

@@ -238,6 +238,12 @@ def _serving_cases() -> tuple[Case, ...]:
             (("5m", (Expect(canary, 300),)),),
         ),
         Case(
+            "slow model load stays quiet for loads under two minutes",
+            "MLModelLoadSlow",
+            {series("ml_model_load_seconds", production): "45x10 119x10"},
+            (("5m", ()), ("15m", ())),
+        ),
+        Case(
             "cost above budget fires after an hour, only where a budget exists and is exceeded",
             "MLCostAboveBudget",
             {

@@ -21,9 +21,11 @@ from monitor.schemas import DriftSettings
 
 SEL = 'model="$model", model_version=~"$model_version", window="$window"'
 
-# Deployments, from the metrics alone: a model (re)load changes ml_model_load_seconds, and a
-# version's first predictions make a new ml_predictions_total series appear.
-MODEL_LOADS = 'changes(ml_model_load_seconds{model="$model"}[5m]) > 0'
+# Deployments, from the metrics alone: a reload changes ml_model_load_seconds, the first load of a
+# version or variant starts a new series of it, and a version's first predictions start a new
+# ml_predictions_total series.
+LOAD_TIME = 'ml_model_load_seconds{model="$model"}'
+MODEL_LOADS = f"changes({LOAD_TIME}[5m]) > 0\nor ({LOAD_TIME} unless {LOAD_TIME} offset 5m)"
 NEW_VERSIONS = (
     'count by (model, model_version) (ml_predictions_total{model="$model"})\n'
     'unless count by (model, model_version) (ml_predictions_total{model="$model"} offset 5m)'

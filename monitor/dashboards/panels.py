@@ -290,4 +290,15 @@ def new_dashboard(uid: str, title: str, description: str) -> db.Dashboard:
             .keep_time(True)
         )
         .with_variable(datasource_variable())
+        .annotation(
+            # Grafana's own annotations and alert state changes, as on any new dashboard.
+            db.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .type("dashboard")
+            .built_in(1)
+        )
     )

@@ -1,0 +1,280 @@
+"""The Grafana dashboards: schema-valid for Grafana 11.6, committed as rendered, and every query
+runs on a real Prometheus holding synthetic series of every metric they read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from monitor.dashboards import all_dashboards, render_all
+from monitor.dashboards.panels import PROMETHEUS_UID
+from tests.support import promstack
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = Path(os.environ.get("MONITOR_GRAFANA_SCHEMAS", REPO / ".." / "shared" / "grafana"))
+DASHBOARDS = all_dashboards()
+UIDS = {
+    "overview": "ml-monitor-overview",
+    "model": "ml-monitor-model",
+    "serving": "ml-monitor-serving",
+    "cost": "ml-monitor-cost",
+    "gpu": "ml-monitor-gpu",
+}
+# What Grafana would put in for the template variables when the queries run.
+VARIABLES = {
+    "model": "fraud",
+    "model_version": ".*",
+    "window": "1h",
+    "variant": ".*",
+    "host": ".*",
+    "vllm_model": ".*",
+    "__rate_interval": "5m",
+    "__interval": "1m",
+    "__range": "1h",
+}
+QUERY_TIME = promstack.SYNTHETIC_START + 175 * 60
+
+
+def schema(name: str, definition: str | None = None) -> jsonschema.Draft7Validator:
+    path = SCHEMAS / f"{name}.jsonschema.json"
+    if not path.exists():
+        pytest.fail(f"Grafana schemas not found at {SCHEMAS}; set MONITOR_GRAFANA_SCHEMAS")
+    document = json.loads(path.read_text())
+    if definition:
+        document = {**document, "$ref": f"#/definitions/{definition}"}
+    return jsonschema.Draft7Validator(document)
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def visualizations(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    return (p for p in panels(dashboard) if p["type"] != "row")
+
+
+def errors(validator: jsonschema.Draft7Validator, instance: object) -> list[str]:
+    return [f"{e.json_path}: {e.message[:300]}" for e in validator.iter_errors(instance)]
+
+
+def test_committed_dashboards_are_a_fresh_render(tmp_path: Path) -> None:
+    written = render_all(tmp_path)
+    for path in written:
+        committed = REPO / "dashboards" / path.relative_to(tmp_path)
+        assert committed.exists(), f"{committed} is missing: run `monitor dashboards render`"
+        assert committed.read_bytes() == path.read_bytes(), (
+            f"{committed} differs from a fresh render: run `monitor dashboards render`"
+        )
+
+
+def test_a_second_render_is_byte_identical(tmp_path: Path) -> None:
+    first = {p.name: p.read_bytes() for p in render_all(tmp_path / "a")}
+    second = {p.name: p.read_bytes() for p in render_all(tmp_path / "b")}
+    assert first == second
+
+
+def test_uids_are_stable_and_titles_unique() -> None:
+    assert {name: d["uid"] for name, d in DASHBOARDS.items()} == UIDS
+    assert len({d["title"] for d in DASHBOARDS.values()}) == len(DASHBOARDS)
+
+
+@pytest.mark.parametrize("name", sorted(UIDS))
+def test_dashboard_validates_against_the_grafana_11_6_schema(name: str) -> None:
+    assert errors(schema("dashboard"), DASHBOARDS[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(UIDS))
+def test_panel_options_field_config_and_queries_validate(name: str) -> None:
+    query = schema("prometheus")
+    problems = []
+    for panel in visualizations(DASHBOARDS[name]):
+        kind, title = panel["type"], panel["title"]
+        problems += [
+            f"{title} options {e}" for e in errors(schema(kind, "Options"), panel["options"])
+        ]
+        if kind in ("timeseries", "table", "heatmap"):
+            custom = panel["fieldConfig"]["defaults"].get("custom", {})
+            problems += [f"{title} custom {e}" for e in errors(schema(kind, "FieldConfig"), custom)]
+        for target in panel["targets"]:
+            problems += [f"{title} target {e}" for e in errors(query, target)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", sorted(UIDS))
+def test_every_panel_has_title_unit_description_and_a_unique_int_id(name: str) -> None:
+    dashboard = DASHBOARDS[name]
+    ids = [p["id"] for p in panels(dashboard)]
+    assert all(isinstance(i, int) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert "id" not in dashboard
+    assert '"id": null' not in json.dumps(dashboard)
+    for panel in visualizations(dashboard):
+        assert panel["title"], panel
+        assert panel["description"], panel["title"]
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        refs = [t["refId"] for t in panel["targets"]]
+        assert refs, panel["title"]
+        assert len(set(refs)) == len(refs), panel["title"]
+
+
+def test_datasource_variable_defaults_to_the_provisioned_prometheus() -> None:
+    for dashboard in DASHBOARDS.values():
+        variable = dashboard["templating"]["list"][0]
+        assert variable["type"] == "datasource"
+        assert variable["query"] == "prometheus"
+        assert variable["current"]["value"] == PROMETHEUS_UID
+
+
+def test_model_dashboard_is_driven_by_model_version_and_window_variables() -> None:
+    dashboard = DASHBOARDS["model"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert {"model", "model_version", "window"} <= set(variables)
+    assert all(variables[n]["query"].startswith("label_values(") for n in ("model", "window"))
+    assert variables["model_version"]["multi"]
+    assert variables["model_version"]["allValue"] == ".*"
+    titles = {p["title"] for p in visualizations(dashboard)}
+    assert {"Per-feature drift", "Feature drift over time", "Labelled sample size"} <= titles
+    names = {a["name"] for a in dashboard["annotations"]["list"] if not a.get("builtIn")}
+    assert names == {"Model loads", "New version first seen"}
+
+
+def test_serving_dashboard_repeats_a_panel_per_variant() -> None:
+    repeated = [p for p in visualizations(DASHBOARDS["serving"]) if p.get("repeat")]
+    assert [p["repeat"] for p in repeated] == ["variant"]
+
+
+def test_gpu_dashboard_covers_dcgm_and_vllm_metrics() -> None:
+    text = json.dumps(DASHBOARDS["gpu"])
+    for metric in (
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_FB_FREE",
+        "DCGM_FI_DEV_POWER_USAGE",
+        "DCGM_FI_DEV_GPU_TEMP",
+        "DCGM_FI_DEV_XID_ERRORS",
+        "vllm:kv_cache_usage_perc",
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:generation_tokens_total",
+    ):
+        assert metric in text, metric
+    assert "Hostname" in text
+    assert "hostname" in text
+
+
+# --- against a real Prometheus ----------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(__\w+|[a-zA-Z_]\w*)")
+
+
+def substitute(expr: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in VARIABLES:
+            raise AssertionError(f"unknown template variable ${name} in {expr}")
+        return VARIABLES[name]
+
+    return _VARIABLE.sub(one, expr)
+
+
+def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(what, kind, PromQL or variable query) for every target, annotation and variable."""
+    for panel in visualizations(dashboard):
+        for target in panel["targets"]:
+            kind = "instant" if target.get("instant") else "range"
+            yield f"panel {panel['title']!r} {target['refId']}", kind, target["expr"]
+    for annotation in dashboard["annotations"]["list"]:
+        if annotation.get("builtIn"):
+            continue
+        yield f"annotation {annotation['name']!r}", "annotation", annotation["expr"]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            yield f"variable {variable['name']}", "variable", variable["query"]
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[promstack.Handle]:
+    tmp = tmp_path_factory.mktemp("prometheus")
+    data = promstack.backfill_openmetrics(tmp, promstack.synthetic_openmetrics())
+    with promstack.start_prometheus(tmp, {"global": {"scrape_interval": "1m"}}, storage=data) as h:
+        yield h
+
+
+def run(prometheus: promstack.Handle, kind: str, expr: str) -> list[Any]:
+    start = promstack.SYNTHETIC_START
+    if kind == "variable":
+        return variable_values(prometheus, expr)
+    if kind == "instant":
+        response = prometheus.get("/api/v1/query", params={"query": expr, "time": QUERY_TIME})
+    else:
+        since = start if kind == "annotation" else QUERY_TIME - 2 * 3600
+        params = {"query": expr, "start": since, "end": QUERY_TIME, "step": 60}
+        response = prometheus.get("/api/v1/query_range", params=params)
+    body = response.json()
+    assert body["status"] == "success", f"{expr}\n{body}"
+    result: list[Any] = body["data"]["result"]
+    return result
+
+
+def variable_values(prometheus: promstack.Handle, query: str) -> list[Any]:
+    label_values = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+    if label_values:
+        match, label = label_values.groups()
+        params = {"match[]": match, "start": promstack.SYNTHETIC_START, "end": QUERY_TIME}
+        body = prometheus.get(f"/api/v1/label/{label}/values", params=params).json()
+        assert body["status"] == "success", f"{query}\n{body}"
+        values: list[Any] = body["data"]
+        return values
+    query_result = re.fullmatch(r"query_result\((.+)\)", query, re.DOTALL)
+    assert query_result, f"unsupported variable query {query}"
+    return run(prometheus, "instant", query_result.group(1))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", sorted(UIDS))
+def test_every_query_runs_on_prometheus_and_returns_data(
+    name: str, prometheus: promstack.Handle
+) -> None:
+    empty = []
+    for what, kind, expr in queries(DASHBOARDS[name]):
+        if not run(prometheus, kind, substitute(expr)):
+            empty.append(f"{what}: {expr}")
+    assert empty == [], "queries without data on the synthetic series:\n" + "\n".join(empty)
+
+
+@pytest.mark.e2e
+def test_deployment_annotations_mark_the_reload_and_the_new_version(
+    prometheus: promstack.Handle,
+) -> None:
+    annotations = {
+        a["name"]: substitute(a["expr"])
+        for a in DASHBOARDS["model"]["annotations"]["list"]
+        if not a.get("builtIn")
+    }
+
+    def marked_at(expr: str, label: str) -> dict[str, set[int]]:
+        series = run(prometheus, "annotation", expr)
+        start = promstack.SYNTHETIC_START
+        return {
+            s["metric"][label]: {(int(t) - start) // 60 for t, _ in s["values"]} for s in series
+        }
+
+    reloads = marked_at(annotations["Model loads"].replace("fraud", "llm"), "variant")
+    assert 90 in reloads["canary"]
+    assert 90 not in reloads["production"]
+    first_loads = marked_at(annotations["Model loads"], "model_version")
+    assert 60 in first_loads["3.2.0"]
+    new_versions = marked_at(annotations["New version first seen"], "model_version")
+    assert 60 in new_versions["3.2.0"]
+    assert 60 not in new_versions["3.1.0"]
