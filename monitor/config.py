@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _default_data_dir() -> Path:
+    # root's home is private, and the embedded server runs as an unprivileged user
+    if os.geteuid() == 0:
+        return Path("/var/lib/ml-monitor")
     return Path.home() / ".local" / "share" / "ml-monitor"
 
 
