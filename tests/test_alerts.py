@@ -61,6 +61,17 @@ def test_every_alert_is_labelled_and_annotated() -> None:
         assert (alert.action == "retrain") == (alert.name in DRIFT_ALERTS), alert.name
 
 
+def test_docs_table_matches_the_rules() -> None:
+    rows = {}
+    for line in (REPO / "docs" / "alerts.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 6:
+            rows[cells[0]] = cells
+    for alert in ALERTS:
+        _, _, for_, severity, action, _ = rows[alert.name]
+        assert (for_, severity, action) == (alert.for_, alert.severity, alert.action or "")
+
+
 def test_rendered_rules_carry_severity_runbook_and_retrain_labels(rendered: Path) -> None:
     for path in rule_files(rendered):
         for group in yaml.safe_load(path.read_text())["groups"]:

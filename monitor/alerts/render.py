@@ -8,13 +8,13 @@ from typing import Any
 
 import yaml
 
-from monitor.alerts.alertmanager import (
+from monitor.alerts.cases import CASES_BY_FILE, Case, Expect, expand
+from monitor.alerts.configs import (
     DEFAULT_TOKEN_FILE,
     DEFAULT_WEBHOOK_URL,
     alertmanager_config,
     prometheus_config,
 )
-from monitor.alerts.cases import CASES_BY_FILE, Case, Expect, expand
 from monitor.alerts.rules import Alert, Group, Record, RuleSettings, groups
 
 HEADER = (
