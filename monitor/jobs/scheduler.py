@@ -20,6 +20,7 @@ from monitor.jobs.leases import holder_name, job_lease, tick_of
 from monitor.jobs.maintenance import run_maintenance
 from monitor.jobs.runner import RunReport, run_jobs
 from monitor.services import Services
+from monitor.webhooks.dispatcher import DISPATCH_INTERVAL_SECONDS, dispatch_pending
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,13 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     scheduler.add_job(run_maintenance, "interval", hours=1, args=[services], id="maintenance")
+    scheduler.add_job(
+        dispatch_pending,
+        "interval",
+        seconds=DISPATCH_INTERVAL_SECONDS,
+        args=[services],
+        id="webhooks",
+    )
     interval = services.settings.scheduler_interval_seconds
     first = tick_of(datetime.now(UTC), interval) + timedelta(seconds=interval)
     for job in JOB_NAMES:
