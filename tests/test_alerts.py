@@ -25,7 +25,7 @@ ALERTS = [alert for group in groups() for alert in group.alerts]
 RECORDS = [rule for group in groups() for rule in group.rules if isinstance(rule, Record)]
 DRIFT_ALERTS = {"MLFeatureDrift", "MLDatasetDrift", "MLPerformanceDrop"}
 LOOPBACK_WEBHOOK = "http://127.0.0.1:9/v1/alertmanager"
-QUERY_TIME = promstack.SYNTHETIC_START + 175 * 60
+QUERY_TIME = promstack.SYNTHETIC_QUERY_TIME
 
 
 @pytest.fixture(scope="module")
@@ -140,17 +140,12 @@ def prometheus(
     tmp_path_factory: pytest.TempPathFactory, rendered: Path
 ) -> Iterator[promstack.Handle]:
     tmp = tmp_path_factory.mktemp("prometheus")
-    data = promstack.backfill_openmetrics(tmp, promstack.synthetic_openmetrics())
-    config = {"global": {"scrape_interval": "1m", "evaluation_interval": "1m"}}
-    with promstack.start_prometheus(tmp, config, rule_files(rendered), storage=data) as handle:
+    with promstack.start_synthetic_prometheus(tmp, rule_files(rendered)) as handle:
         yield handle
 
 
 def instant(prometheus: promstack.Handle, expr: str) -> list[Any]:
-    body = prometheus.get("/api/v1/query", params={"query": expr, "time": QUERY_TIME}).json()
-    assert body["status"] == "success", f"{expr}\n{body}"
-    result: list[Any] = body["data"]["result"]
-    return result
+    return prometheus.query(expr, QUERY_TIME)
 
 
 @pytest.mark.e2e

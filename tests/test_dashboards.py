@@ -4,7 +4,6 @@ runs on a real Prometheus holding synthetic series of every metric they read."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +14,9 @@ import pytest
 
 from monitor.dashboards import all_dashboards, render_all
 from monitor.dashboards.panels import PROMETHEUS_UID
-from tests.support import promstack
+from tests.support import grafana_schema, promstack
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(os.environ.get("MONITOR_GRAFANA_SCHEMAS", REPO / ".." / "shared" / "grafana"))
 DASHBOARDS = all_dashboards()
 UIDS = {
     "overview": "ml-monitor-overview",
@@ -39,17 +37,7 @@ VARIABLES = {
     "__interval": "1m",
     "__range": "1h",
 }
-QUERY_TIME = promstack.SYNTHETIC_START + 175 * 60
-
-
-def schema(name: str, definition: str | None = None) -> jsonschema.Draft7Validator:
-    path = SCHEMAS / f"{name}.jsonschema.json"
-    if not path.exists():
-        pytest.fail(f"Grafana schemas not found at {SCHEMAS}; set MONITOR_GRAFANA_SCHEMAS")
-    document = json.loads(path.read_text())
-    if definition:
-        document = {**document, "$ref": f"#/definitions/{definition}"}
-    return jsonschema.Draft7Validator(document)
+QUERY_TIME = promstack.SYNTHETIC_QUERY_TIME
 
 
 def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -89,21 +77,24 @@ def test_uids_are_stable_and_titles_unique() -> None:
 
 @pytest.mark.parametrize("name", sorted(UIDS))
 def test_dashboard_validates_against_the_grafana_11_6_schema(name: str) -> None:
-    assert errors(schema("dashboard"), DASHBOARDS[name]) == []
+    assert errors(grafana_schema("dashboard"), DASHBOARDS[name]) == []
 
 
 @pytest.mark.parametrize("name", sorted(UIDS))
 def test_panel_options_field_config_and_queries_validate(name: str) -> None:
-    query = schema("prometheus")
+    query = grafana_schema("prometheus")
     problems = []
     for panel in visualizations(DASHBOARDS[name]):
         kind, title = panel["type"], panel["title"]
         problems += [
-            f"{title} options {e}" for e in errors(schema(kind, "Options"), panel["options"])
+            f"{title} options {e}"
+            for e in errors(grafana_schema(kind, "Options"), panel["options"])
         ]
         if kind in ("timeseries", "table", "heatmap"):
             custom = panel["fieldConfig"]["defaults"].get("custom", {})
-            problems += [f"{title} custom {e}" for e in errors(schema(kind, "FieldConfig"), custom)]
+            problems += [
+                f"{title} custom {e}" for e in errors(grafana_schema(kind, "FieldConfig"), custom)
+            ]
         for target in panel["targets"]:
             problems += [f"{title} target {e}" for e in errors(query, target)]
     assert problems == []
@@ -205,26 +196,18 @@ def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[promstack.Handle]:
-    tmp = tmp_path_factory.mktemp("prometheus")
-    data = promstack.backfill_openmetrics(tmp, promstack.synthetic_openmetrics())
-    with promstack.start_prometheus(tmp, {"global": {"scrape_interval": "1m"}}, storage=data) as h:
-        yield h
+    with promstack.start_synthetic_prometheus(tmp_path_factory.mktemp("prometheus")) as handle:
+        yield handle
 
 
 def run(prometheus: promstack.Handle, kind: str, expr: str) -> list[Any]:
-    start = promstack.SYNTHETIC_START
+    """As Grafana runs it: instant or range targets, annotations over the whole range."""
     if kind == "variable":
         return variable_values(prometheus, expr)
     if kind == "instant":
-        response = prometheus.get("/api/v1/query", params={"query": expr, "time": QUERY_TIME})
-    else:
-        since = start if kind == "annotation" else QUERY_TIME - 2 * 3600
-        params = {"query": expr, "start": since, "end": QUERY_TIME, "step": 60}
-        response = prometheus.get("/api/v1/query_range", params=params)
-    body = response.json()
-    assert body["status"] == "success", f"{expr}\n{body}"
-    result: list[Any] = body["data"]["result"]
-    return result
+        return prometheus.query(expr, QUERY_TIME)
+    since = promstack.SYNTHETIC_START if kind == "annotation" else QUERY_TIME - 2 * 3600
+    return prometheus.query_range(expr, since, QUERY_TIME)
 
 
 def variable_values(prometheus: promstack.Handle, query: str) -> list[Any]:

@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -26,10 +25,9 @@ from monitor.dashboards.panels import PROMETHEUS_UID
 from monitor.dashboards.render import GRAFANA_DASHBOARDS_PATH
 from monitor.errors import MonitorError
 from monitor.grafana import GrafanaAuthError, GrafanaError, GrafanaUnavailable, provision
-from tests.support import promstack
+from tests.support import grafana_schema, promstack
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(os.environ.get("MONITOR_GRAFANA_SCHEMAS", REPO / ".." / "shared" / "grafana"))
 TOKEN = "glsa_test_token"
 PROMETHEUS_URL = "http://prometheus:9090"
 
@@ -240,8 +238,7 @@ def test_rule_group_validates_against_the_grafana_alerting_schema(
     fake, url = grafana
     provision(url, TOKEN, PROMETHEUS_URL, "ml-monitor")
     body = fake.rule_groups[("ml-monitor", GROUP)]
-    schema = json.loads((SCHEMAS / "alerting.jsonschema.json").read_text())
-    validator = jsonschema.Draft7Validator({**schema, "$ref": "#/definitions/RuleGroup"})
+    validator = grafana_schema("alerting", "RuleGroup")
     assert [e.message for e in validator.iter_errors(body)] == []
     titles = {rule["title"] for rule in body["rules"]}
     assert titles == {
@@ -292,16 +289,14 @@ def test_client_errors_and_bad_input_are_grafana_errors(grafana: tuple[FakeGrafa
 @pytest.mark.e2e
 def test_grafana_rule_queries_evaluate_on_prometheus(tmp_path: Path) -> None:
     """Grafana rules carry no recording rules, so their self-contained PromQL must run as is."""
-    data = promstack.backfill_openmetrics(tmp_path, promstack.synthetic_openmetrics())
     body = rule_group("ml-monitor", PROMETHEUS_UID)
-    at = promstack.SYNTHETIC_START + 175 * 60
-    with promstack.start_prometheus(tmp_path, {}, storage=data) as prometheus:
+    with promstack.start_synthetic_prometheus(tmp_path) as prometheus:
         for rule in body["rules"]:
-            expr = rule["data"][0]["model"]["expr"]
-            answer = prometheus.get("/api/v1/query", params={"query": expr, "time": at}).json()
-            assert answer["status"] == "success", f"{rule['title']}: {answer}"
+            result = prometheus.query(
+                rule["data"][0]["model"]["expr"], promstack.SYNTHETIC_QUERY_TIME
+            )
             if rule["title"] == "MLDatasetDrift":
-                assert answer["data"]["result"], "the drifted synthetic version must match"
+                assert result, "the drifted synthetic version must match"
 
 
 # --- file provisioning and docker-compose ------------------------------------------------------

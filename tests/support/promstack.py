@@ -92,6 +92,17 @@ class Handle:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self._client.post(path, **kwargs)
 
+    def query(self, expr: str, at: float | None = None) -> list[Any]:
+        """Prometheus instant query at ``at`` (default now): the result list; a failed query
+        fails the test with Prometheus' error."""
+        params: dict[str, Any] = {"query": expr} if at is None else {"query": expr, "time": at}
+        return _result(expr, self.get("/api/v1/query", params=params))
+
+    def query_range(self, expr: str, start: float, end: float, step: float = 60) -> list[Any]:
+        """Prometheus range query: the result list (matrix)."""
+        params = {"query": expr, "start": start, "end": end, "step": step}
+        return _result(expr, self.get("/api/v1/query_range", params=params))
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -110,6 +121,14 @@ class Handle:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _result(expr: str, response: httpx.Response) -> list[Any]:
+    body = response.json()
+    if body.get("status") != "success":
+        pytest.fail(f"Prometheus could not evaluate {expr}:\n{body}")
+    result: list[Any] = body["data"]["result"]
+    return result
 
 
 def _wait_ready(handle: Handle, timeout: float) -> None:
@@ -241,6 +260,8 @@ def backfill_openmetrics(tmp_path: Path, text: str) -> Path:
 
 SYNTHETIC_START = 1_735_689_600  # 2025-01-01T00:00:00Z
 SYNTHETIC_MINUTES = 180
+SYNTHETIC_QUERY_TIME = SYNTHETIC_START + (SYNTHETIC_MINUTES - 5) * 60
+"""A time inside the synthetic range where every series has recent samples."""
 Labels = Mapping[str, str]
 Value = Callable[[int], float | None]
 """Value of a series at minute i of the synthetic range; None: no sample then."""
@@ -555,3 +576,10 @@ def synthetic_openmetrics(start: int = SYNTHETIC_START, minutes: int = SYNTHETIC
     for part in (_model_quality, _serving, _service, _gpus):
         part(om)
     return om.text()
+
+
+def start_synthetic_prometheus(tmp_path: Path, rule_files: Sequence[Path] = ()) -> Handle:
+    """Prometheus over :func:`synthetic_openmetrics` (query it at ``SYNTHETIC_QUERY_TIME``)."""
+    data = backfill_openmetrics(tmp_path, synthetic_openmetrics())
+    config = {"global": {"scrape_interval": "1m", "evaluation_interval": "1m"}}
+    return start_prometheus(tmp_path, config, rule_files, storage=data)
