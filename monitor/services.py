@@ -77,6 +77,8 @@ def build_services(
     )
     # imported here: the exporter imports monitor.jobs, whose modules import this one
     from monitor.exporter import ResultsCollector
+    from monitor.webhooks.metrics import register_webhook_metrics
 
     registry.register(ResultsCollector(engine))
+    register_webhook_metrics(registry, engine)
     return services
