@@ -35,7 +35,7 @@ _Dumper.add_representer(str, _str)
 
 
 def dump(data: Mapping[str, Any]) -> str:
-    return HEADER + yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, width=100)
+    return HEADER + yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, width=10_000)
 
 
 def alert_annotations(alert: Alert, settings: RuleSettings) -> dict[str, str]:
