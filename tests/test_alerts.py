@@ -281,3 +281,27 @@ def test_alertmanager_inhibits_tickets_and_warnings_under_a_page_for_the_same_mo
         assert receivers == {"ml-monitor-retrain", "default"}
         page = state[("MLErrorBudgetBurnFast", "fraud")]
         assert [r["name"] for r in page["receivers"]] == ["pager"]
+
+
+@pytest.mark.e2e
+def test_prometheus_sends_firing_alerts_to_alertmanager(tmp_path: Path, rendered: Path) -> None:
+    """The promstack wiring the end-to-end test builds on: rule -> Prometheus -> Alertmanager."""
+    rules = tmp_path / "always.rules.yml"
+    rule = {"alert": "AlwaysFiring", "expr": "vector(1)", "labels": {"severity": "page"}}
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "always", "rules": [rule]}]}))
+    config_text = (rendered / "alertmanager.yml").read_text()
+    with promstack.start_alertmanager(tmp_path, config_text) as alertmanager:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "alerting": {
+                "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
+            },
+        }
+        with promstack.start_prometheus(tmp_path, config, [rules]):
+            deadline = time.monotonic() + 20
+            received: list[Any] = []
+            while not received and time.monotonic() < deadline:
+                received = alertmanager.get("/api/v2/alerts").json()
+                time.sleep(0.2)
+    assert [a["labels"]["alertname"] for a in received] == ["AlwaysFiring"]
+    assert [r["name"] for r in received[0]["receivers"]] == ["pager"]

@@ -1,8 +1,15 @@
 """Real Prometheus and Alertmanager processes for tests, on free loopback ports in a tmp dir.
 
-    with start_prometheus(tmp_path, {"global": {"scrape_interval": "1s"}}, [rules]) as prom:
-        prom.get("/api/v1/query", params={"query": "up"})
-    # or: handle = start_alertmanager(tmp_path, config); request.addfinalizer(handle.stop)
+    with start_alertmanager(tmp_path, alertmanager_yaml) as am:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "ml-monitor", "static_configs": [{"targets": [svc]}]}],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.address]}]}]},
+        }
+        with start_prometheus(tmp_path, config, [rules_file]) as prom:
+            prom.query("up")                      # instant query -> result list
+            am.get("/api/v2/alerts").json()
+    # or: handle = start_alertmanager(...); request.addfinalizer(handle.stop)
 
 Every start waits (bounded) until ``/-/ready`` answers and kills the process if it does not;
 ``Handle.stop()`` terminates, then kills, and is safe to call twice. A missing binary skips the
@@ -85,6 +92,11 @@ class Handle:
 
     def __post_init__(self) -> None:
         self._client = httpx.Client(base_url=self.url, timeout=10.0)
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT``, as Prometheus' ``alerting`` and scrape configs want it."""
+        return self.url.removeprefix("http://")
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self._client.get(path, **kwargs)
@@ -180,11 +192,15 @@ def start_prometheus(
     rule_files: Sequence[Path] = (),
     *,
     storage: Path | None = None,
+    alert_resend_delay: str = "1s",
     extra_args: Sequence[str] = (),
     timeout: float = READY_TIMEOUT,
 ) -> Handle:
     """Prometheus on 127.0.0.1 with ``config`` (YAML text or a mapping; ``rule_files`` are
-    appended to its ``rule_files``) and ``storage`` as TSDB (default: an empty dir)."""
+    appended to its ``rule_files``) and ``storage`` as TSDB (default: an empty dir).
+
+    Prometheus finds its Alertmanagers a few seconds after start and drops alerts until then;
+    ``alert_resend_delay`` (Prometheus' default is 1m) makes it send them again soon after."""
     exe = require("prometheus")
     workdir = tmp_path / f"prometheus-{free_port()}"
     workdir.mkdir(parents=True)
@@ -202,6 +218,7 @@ def start_prometheus(
             "--storage.tsdb.retention.time=100y",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
+            f"--rules.alert.resend-delay={alert_resend_delay}",
             *extra_args,
         ]
 
