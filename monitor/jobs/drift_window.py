@@ -1,0 +1,210 @@
+"""The window a drift or quality run reads: per active reference, the current data on its bins.
+
+Per active reference set, under its lock and in one transaction: the frozen profile (built on
+first use), the rollups brought up to date incrementally (``monitor.storage.rollups``) and
+summed over the window; for a small window and reference, the raw numeric values as well; and
+the delayed labels of the window's predictions. Everything read is consistent with one rollup
+watermark: a row counts once it is below it, in the rollups and in the raw reads alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from monitor.jobs.base import Window
+from monitor.schemas import DriftSettings
+from monitor.services import Services
+from monitor.storage import rollups
+from monitor.storage.colscan import DAY, RowSet, driver, numeric_groups
+from monitor.storage.models import ModelRecord
+from monitor.storage.profiles import (
+    Profile,
+    build_profile,
+    load_profile,
+    reference_numbers,
+    signature,
+    store_profile,
+)
+from monitor.storage.rollups import CategoryRollup, Columns, NumericRollup, Scope
+
+EXACT_MAX_ROWS = 10_000
+"""Windows with at most this many rows (per version) use the raw values: scipy's exact KS
+p-value holds up to 10,000 rows, and reading that many values costs milliseconds."""
+EXACT_MAX_REFERENCE = 50_000
+"""... when the reference has at most this many rows too (it is read on every such run)."""
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass
+class CurrentWindow:
+    """What the read phase hands to the statistics, for one version."""
+
+    profile: Profile
+    version: str
+    columns: Columns
+    samples: dict[int, FloatArray] | None  # exact path: current raw values per column
+    reference: dict[int, FloatArray] | None  # exact path: reference raw values per column
+    label: NumericRollup | CategoryRollup | FloatArray | None = None
+    label_reference: FloatArray | None = None  # exact path: the reference's labels
+
+
+# --- read -------------------------------------------------------------------------------------
+
+
+def _references(conn: Connection, model_id: int) -> list[tuple[int, str]]:
+    """Active reference sets (id, version), dropping the profiles of inactive ones."""
+    conn.execute(
+        text(
+            "DELETE FROM drift_profiles d USING reference_sets s WHERE s.id = d.reference_id "
+            "AND d.model_id = :m AND NOT s.active"
+        ),
+        {"m": model_id},
+    )
+    rows = conn.execute(
+        text("SELECT id, model_version FROM reference_sets WHERE model_id = :m AND active"),
+        {"m": model_id},
+    )
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def _scopes(model_id: int, references: Sequence[tuple[int, str]]) -> list[tuple[int, Scope]]:
+    own = tuple(sorted(v for _, v in references if v))
+    return [
+        (ref_id, Scope(model_id, version or None, () if version else own))
+        for ref_id, version in references
+    ]
+
+
+def read_windows(
+    services: Services,
+    model: ModelRecord,
+    window: Window,
+    settings: DriftSettings,
+    now: datetime,
+    *,
+    samples: bool = True,
+) -> list[CurrentWindow]:
+    """Per active reference and model version with rows in ``window``, its current data.
+
+    ``samples=False`` skips the raw values and the labels (the quality job needs neither).
+    """
+    with services.engine.begin() as conn:
+        scopes = _scopes(model.id, _references(conn, model.id))
+    out: list[CurrentWindow] = []
+    retention = timedelta(days=services.settings.retention_days + 1)
+    for reference_id, scope in scopes:
+        with services.engine.begin() as conn:
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            rollups.lock(conn, reference_id)
+            profile = _profile(conn, model, reference_id, settings)
+            coverage = rollups.refresh(conn, profile, scope, window.start)
+            rollups.prune(conn, reference_id, rollups.floor_to(now - retention, DAY))
+            plan = rollups.plan_window(window.start, window.end, now)
+            per_version = rollups.window_rollups(conn, profile, scope, plan, coverage)
+            for version, columns in sorted(per_version.items()):
+                if rows_of(columns) == 0:
+                    continue
+                current = CurrentWindow(profile, version, columns, None, None)
+                if samples:
+                    version_scope = Scope(model.id, version)
+                    _samples(conn, current, version_scope, window, coverage)
+                    _labels(conn, current, version_scope, window, coverage)
+                out.append(current)
+    return out
+
+
+def _profile(
+    conn: Connection, model: ModelRecord, reference_id: int, settings: DriftSettings
+) -> Profile:
+    profile = load_profile(conn, reference_id)
+    if profile is not None and profile.signature == signature(settings.psi_bins):
+        return profile
+    profile = build_profile(
+        conn, reference_id, model.id, model.schema, model.prediction_kind, settings.psi_bins
+    )
+    store_profile(conn, profile)
+    return profile
+
+
+def rows_of(columns: Columns) -> int:
+    return max((c.n + c.n_missing for c in columns.values()), default=0)
+
+
+def _windowrows_of(scope: Scope, window: Window, coverage: rollups.Coverage) -> RowSet:
+    return RowSet(
+        "predictions",
+        f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
+        scope.params(a=window.start, b=window.end, mark=coverage.watermark),
+    )
+
+
+def _samples(
+    conn: Connection,
+    current: CurrentWindow,
+    scope: Scope,
+    window: Window,
+    coverage: rollups.Coverage,
+) -> None:
+    """For a small window and reference: the raw numeric values of both."""
+    profile = current.profile
+    numeric = [c for c in profile.by_kind("numeric") if c.n > 0]
+    too_big = rows_of(current.columns) > EXACT_MAX_ROWS or profile.row_count > EXACT_MAX_REFERENCE
+    if not numeric or too_big:
+        return
+    specs = [c.spec for c in numeric]
+    parts = [m for _, m in numeric_groups(conn, _windowrows_of(scope, window, coverage), specs)]
+    matrix = np.concatenate(parts) if parts else np.empty((0, len(specs)))
+    reference = reference_numbers(conn, profile.reference_id, specs)
+    current.samples = {s.col: matrix[:, j] for j, s in enumerate(specs)}
+    current.reference = {s.col: reference[j] for j, s in enumerate(specs)}
+
+
+def _labels(
+    conn: Connection,
+    current: CurrentWindow,
+    scope: Scope,
+    window: Window,
+    coverage: rollups.Coverage,
+) -> None:
+    """The window's delayed labels (by prediction timestamp), as counts, bins or raw values."""
+    labels = current.profile.of_role("label")
+    if not labels or labels[0].n == 0:
+        return
+    label = labels[0]
+    join = (
+        "FROM predictions p JOIN labels l ON l.model_id = p.model_id "
+        "AND l.prediction_id = p.prediction_id "
+        f"WHERE {_windowrows_of(scope, window, coverage).where}"
+    )
+    params = scope.params(a=window.start, b=window.end, mark=coverage.watermark)
+    with driver(conn).cursor() as cur:
+        if not label.numeric:
+            cur.execute(
+                f"SELECT l.label_text, count(*) {join} AND l.label_text IS NOT NULL GROUP BY 1",
+                params,
+            )
+            counts = {str(k): int(v) for k, v in cur}
+            current.label = CategoryRollup(0, counts) if counts else None
+            return
+        cur.execute(f"SELECT array_agg(l.label) {join} AND l.label IS NOT NULL", params)
+        values = (cur.fetchone() or [None])[0]
+        if not values:
+            return
+        array = np.asarray(values, dtype=np.float64)
+        if array.size > EXACT_MAX_ROWS or current.profile.row_count > EXACT_MAX_REFERENCE:
+            assert label.edges is not None
+            current.label = NumericRollup.of(array, label.edges)
+            return
+        cur.execute(
+            "SELECT array_agg(label) FROM reference_rows WHERE reference_id = %s "
+            "AND label IS NOT NULL",
+            (current.profile.reference_id,),
+        )
+        current.label = array
+        current.label_reference = np.asarray((cur.fetchone() or [[]])[0] or [], np.float64)
