@@ -35,6 +35,8 @@ class Services:
     ingest_metrics: IngestMetrics = field(repr=False)
     # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
     summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
+    # the /metrics body, when something faster than generate_latest(registry) is set up
+    exposition: Callable[[], bytes] | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -76,9 +78,11 @@ def build_services(
         summaries=partial(results_summary, engine),
     )
     # imported here: the exporter imports monitor.jobs, whose modules import this one
-    from monitor.exporter import ResultsCollector
+    from monitor.exporter import ResultsCollector, exposition
     from monitor.webhooks.metrics import register_webhook_metrics
 
-    registry.register(ResultsCollector(engine))
+    results = ResultsCollector(engine)
+    registry.register(results)
+    services.exposition = partial(exposition, registry, results)
     register_webhook_metrics(registry, engine)
     return services

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from monitor.config import Settings
-from monitor.exporter import ResultsCollector
+from monitor.exporter import ResultsCollector, render
 from monitor.jobs.base import JOB_NAMES, Window
 from monitor.jobs.runner import run_jobs
 from monitor.services import Services, build_services
@@ -200,3 +200,25 @@ def test_results_of_deleted_models_disappear(services: Services) -> None:
     with services.engine.begin() as conn:
         conn.execute(text("DELETE FROM models"))
     assert _value(ResultsCollector(services.engine).collect(), "ml_custom_figure") is None
+
+
+@pytest.mark.usefixtures("computed")
+def test_the_cached_exposition_says_what_generate_latest_says(services: Services) -> None:
+    _write(services, 0.5, "odd", {"feature": 'a "quoted" \\ back\nslash'})
+    services.ingest_metrics.rejected("invalid_record")  # another collector's series
+    collector = ResultsCollector(services.engine)
+    alone = CollectorRegistry()
+    alone.register(collector)
+    assert render(collector.snapshot().families).encode() == generate_latest(alone)
+
+    def samples(body: bytes) -> set[tuple[str, str, frozenset[tuple[str, str]], float]]:
+        return {
+            (f.name, f.type, frozenset(s.labels.items()), s.value)
+            for f in text_string_to_metric_families(body.decode())
+            for s in f.samples
+        }
+
+    assert services.exposition is not None
+    fast, slow = services.exposition(), generate_latest(services.registry)
+    assert samples(fast) == samples(slow)
+    assert len(fast.splitlines()) == len(slow.splitlines())
