@@ -41,4 +41,5 @@ def readyz(svc: ServicesDep) -> Any:
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response)
 def metrics(svc: ServicesDep) -> Response:
-    return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
+    body = svc.exposition() if svc.exposition else generate_latest(svc.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
