@@ -314,17 +314,23 @@ def test_cooldown_holds_between_concurrent_transactions(services: Services) -> N
 
 
 def drift_results(share: float, version: str = "3.2.0") -> list[Result]:
-    def feature(name: str, score: float, detected: bool) -> list[Result]:
-        labels = {"feature": name, "method": "wasserstein"}
+    """As the drift job writes them: the verdict's method, and PSI always reported beside it."""
+
+    def feature(name: str, method: str, score: float, detected: bool, **extra: Any) -> list[Result]:
+        labels = {"feature": name, "method": method}
+        details = {"method": method, "score": score, "threshold": 0.1, **extra}
+        psi = {"feature": name, "method": "psi"}
         return [
-            Result(version, "1h", "feature_drift_score", score, labels, {"threshold": 0.1}),
-            Result(version, "1h", "feature_drift_detected", float(detected), labels),
+            Result(version, "1h", "feature_drift_score", score, labels, details),
+            Result(version, "1h", "feature_drift_detected", float(detected), labels, details),
+            Result(version, "1h", "feature_drift_score", 7.5, psi, {"kind": "numeric"}),
         ]
 
     return [
-        *feature("amount", 0.31, True),
-        *feature("age", 0.02, False),
-        Result(version, "1h", "dataset_drift_share", share),
+        *feature("amount", "wasserstein", 0.31, True),
+        *feature("age", "wasserstein", 0.02, False),
+        *feature("country", "chisquare", 41.0, True, pvalue=0.001, threshold=0.05),
+        Result(version, "1h", "dataset_drift_share", share, {}, {"threshold": 0.5}),
     ]
 
 
@@ -335,7 +341,7 @@ def from_results(services: Services, model: ModelRecord, results: list[Result]) 
 
 def test_dataset_drift_in_results_enqueues_a_drift_event(services: Services) -> None:
     model = register(services)
-    assert from_results(services, model, drift_results(0.25)) is None
+    assert from_results(services, model, drift_results(0.4)) is None
     done = from_results(services, model, drift_results(0.5))
     assert done.outcome == "enqueued"
     (row,) = rows(services)
@@ -344,7 +350,14 @@ def test_dataset_drift_in_results_enqueues_a_drift_event(services: Services) -> 
         "dataset_drift_share": 0.5,
         "dataset_drift_threshold": 0.5,
         "drifted_features": [
-            {"feature": "amount", "score": 0.31, "method": "wasserstein", "threshold": 0.1}
+            {"feature": "amount", "score": 0.31, "method": "wasserstein", "threshold": 0.1},
+            {
+                "feature": "country",
+                "score": 41.0,
+                "method": "chisquare",
+                "threshold": 0.05,
+                "pvalue": 0.001,
+            },
         ],
     }
     assert row["payload"]["drift_url"] == "http://127.0.0.1:8000/v1/models/fraud/drift?window=1h"

@@ -50,14 +50,12 @@ def _share_threshold(model: ModelRecord, share: Result) -> float:
     return float(drift.get("dataset_drift_share", DEFAULT_DATASET_DRIFT_SHARE))
 
 
-def _feature_key(result: Result) -> tuple[str, str]:
-    return result.model_version, result.labels.get("feature", "")
-
-
 def drifted_features(results: Sequence[Result], model_version: str) -> list[dict[str, Any]]:
-    """Features with ``feature_drift_detected`` = 1, with their score, method and threshold."""
+    """Features with ``feature_drift_detected`` = 1: the verdict's method, its score (and
+    p-value where the method has one) and threshold. A feature may have several
+    ``feature_drift_score`` rows (PSI is always reported); the verdict's method's counts."""
     scores = {
-        _feature_key(r): r
+        (r.labels.get("feature", ""), r.labels.get("method", "")): r
         for r in results
         if r.metric == "feature_drift_score" and r.model_version == model_version
     }
@@ -65,20 +63,23 @@ def drifted_features(results: Sequence[Result], model_version: str) -> list[dict
     for r in results:
         if r.metric != "feature_drift_detected" or r.model_version != model_version:
             continue
-        if not r.value or r.value < 1:
+        if r.value is None or r.value < 1:
             continue
-        score = scores.get(_feature_key(r))
-        details: Mapping[str, Any] = {**((score and score.details) or {}), **(r.details or {})}
-        out.append(
-            {
-                "feature": r.labels.get("feature", ""),
-                "score": score.value if score else details.get("score"),
-                "method": (score.labels.get("method") if score else None)
-                or r.labels.get("method")
-                or details.get("method"),
-                "threshold": details.get("threshold"),
-            }
-        )
+        details: Mapping[str, Any] = r.details or {}
+        feature = r.labels.get("feature", "")
+        method = r.labels.get("method") or details.get("method")
+        score = scores.get((feature, method or ""))
+        score_details: Mapping[str, Any] = (score.details if score else None) or {}
+        entry: dict[str, Any] = {
+            "feature": feature,
+            "method": method,
+            "score": score.value if score else details.get("score"),
+            "threshold": details.get("threshold", score_details.get("threshold")),
+        }
+        pvalue = details.get("pvalue", score_details.get("pvalue"))
+        if pvalue is not None:
+            entry["pvalue"] = pvalue
+        out.append(entry)
     return sorted(out, key=lambda f: str(f["feature"]))
 
 

@@ -1,0 +1,399 @@
+"""The whole retraining path on real processes, all on 127.0.0.1.
+
+``monitor serve`` (API, scheduler, dispatcher) on the test database; a model whose webhook points
+at a local sink that fails twice with 500 before it accepts; drifted traffic; the drift job; a
+real Prometheus scraping ``/metrics`` with the shipped model-quality rules (``for: 0s``); a real
+Alertmanager routing ``action="retrain"`` to ``POST /v1/alertmanager`` with the bearer token.
+Both the drift job and the MLDatasetDrift alert ask for retraining; the model's cooldown must
+turn that into exactly one event, delivered once with a valid signature after two failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.alerts.configs import alertmanager_config
+from monitor.alerts.render import dump, rule_file
+from monitor.alerts.rules import Alert, RuleSettings, model_quality_group
+from monitor.webhooks.signing import verify
+from tests.support import promstack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "fraud"
+SECRET = "e2e-shared-secret"
+TOKEN = "e2e-api-token"
+FAILURES_BEFORE_SUCCESS = 2
+DEADLINE_SECONDS = 90.0
+START_SECONDS = 30.0
+
+
+# -- the receiving end ----------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+    answered: int
+
+
+@dataclass
+class Sink:
+    """An HTTP endpoint that answers 500 to the first ``failures`` requests, then 200."""
+
+    failures: int
+    deliveries: list[Delivery] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/retrain"
+
+    def record(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            answered = 500 if len(self.deliveries) < self.failures else 200
+            self.deliveries.append(Delivery(headers, body, time.time(), answered))
+            return answered
+
+    def snapshot(self) -> list[Delivery]:
+        with self.lock:
+            return list(self.deliveries)
+
+
+def _handler(sink: Sink) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = sink.record({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    target = Sink(failures=FAILURES_BEFORE_SUCCESS)
+    target.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(target))
+    thread = threading.Thread(target=target.server.serve_forever, daemon=True)
+    thread.start()
+    yield target
+    target.server.shutdown()
+    target.server.server_close()
+    thread.join(timeout=10)
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _wait(what: str, ready: Callable[[], bool], timeout: float, logs: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {timeout:.0f}s\n--- log ---\n{logs()[-6000:]}")
+
+
+@pytest.fixture
+def service(db_url: str, tmp_path: Path) -> Iterator[Service]:
+    port = promstack.free_port()
+    log_path = tmp_path / "monitor-serve.log"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
+        "MONITOR_DATABASE_URL": db_url,
+        "MONITOR_API_TOKENS": TOKEN,
+        "MONITOR_HOST": "127.0.0.1",
+        "MONITOR_PORT": str(port),
+        "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "MONITOR_DATA_DIR": str(tmp_path / "data"),
+        # the drift job runs when the test asks; scheduled ticks would only add cooldown hits
+        "MONITOR_SCHEDULER_INTERVAL_SECONDS": "3600",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+    )
+    svc = Service(process, port, log_path, client)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"monitor serve exited with {process.returncode}:\n{svc.logs()[-6000:]}")
+        try:
+            return client.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        _wait("monitor serve becoming ready", ready, START_SECONDS, svc.logs)
+        yield svc
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def _rows(rng: np.random.Generator, n: int, *, drifted: bool) -> list[dict[str, Any]]:
+    amounts = rng.normal(150.0 if drifted else 100.0, 10.0, n)
+    countries = ["BR", "US", "IN"] if drifted else ["DE", "FR", "US"]
+    picks = rng.choice(countries, size=n, p=[0.6, 0.3, 0.1])
+    return [
+        {"amount": round(float(a), 3), "country": str(c)}
+        for a, c in zip(amounts, picks, strict=True)
+    ]
+
+
+def set_up_drifting_model(service: Service, sink: Sink) -> None:
+    rng = np.random.default_rng(20261123)
+    config = {
+        "features": [
+            {"name": "amount", "kind": "numeric"},
+            {"name": "country", "kind": "categorical"},
+        ],
+        "windows": ["1h"],
+        "webhook": {"url": sink.url, "secret": SECRET, "cooldown_seconds": 86_400},
+    }
+    r = service.client.put(f"/v1/models/{MODEL}", json=config)
+    assert r.status_code in (200, 201), r.text
+
+    reference = "\n".join(
+        json.dumps({"features": f, "prediction": 0.1}) for f in _rows(rng, 600, drifted=False)
+    )
+    r = service.client.post(
+        f"/v1/models/{MODEL}/reference",
+        content=reference.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 201, r.text
+
+    now = datetime.now(UTC)
+    predictions = [
+        {
+            "prediction_id": f"p{i}",
+            "model": MODEL,
+            "model_version": "1.0.0",
+            "timestamp": (now - timedelta(seconds=int(rng.integers(60, 1800)))).isoformat(),
+            "features": features,
+            "prediction": 0.9,
+            "latency_ms": 20.0,
+        }
+        for i, features in enumerate(_rows(rng, 600, drifted=True))
+    ]
+    r = service.client.post("/v1/predictions", json={"predictions": predictions})
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == len(predictions)
+
+
+def metric_values(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {
+        frozenset(s.labels.items()): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def webhook_notifications(alertmanager: promstack.Handle) -> tuple[float, float]:
+    """(notifications, failed notifications) Alertmanager sent to webhook receivers."""
+    text = alertmanager.get("/metrics").text
+    sent = metric_values(text, "alertmanager_notifications_total")
+    failed = metric_values(text, "alertmanager_notifications_failed_total")
+
+    def webhook(values: dict[frozenset[tuple[str, str]], float]) -> float:
+        return sum(v for labels, v in values.items() if ("integration", "webhook") in labels)
+
+    return webhook(sent), webhook(failed)
+
+
+# -- Prometheus and Alertmanager ------------------------------------------------------------
+
+
+def fast_rules(tmp_path: Path) -> Path:
+    """The shipped model-quality rules with ``for: 0s``, so the test need not wait 30 minutes."""
+    settings = RuleSettings()
+    group = model_quality_group(settings)
+    quick = dataclasses.replace(
+        group,
+        rules=tuple(
+            dataclasses.replace(r, for_="0s") if isinstance(r, Alert) else r for r in group.rules
+        ),
+    )
+    path = tmp_path / "model.rules.yml"
+    path.write_text(dump(rule_file(quick, settings)))
+    return path
+
+
+def start_alertmanager(tmp_path: Path, service: Service) -> promstack.Handle:
+    token_file = tmp_path / "monitor-api-token"
+    token_file.write_text(TOKEN)
+    config = alertmanager_config(f"{service.url}/v1/alertmanager", token_file=str(token_file))
+    config["route"].update(group_wait="1s", group_interval="1s")
+    for route in config["route"]["routes"]:
+        route.pop("group_wait", None)
+    return promstack.start_alertmanager(tmp_path, config)
+
+
+def start_prometheus(
+    tmp_path: Path, service: Service, alertmanager: promstack.Handle
+) -> promstack.Handle:
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "ml-monitor",
+                "static_configs": [{"targets": [f"127.0.0.1:{service.port}"]}],
+            }
+        ],
+        "alerting": {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [alertmanager.url.removeprefix("http://")]}]}
+            ]
+        },
+    }
+    return promstack.start_prometheus(tmp_path, config, [fast_rules(tmp_path)])
+
+
+# -- the test -------------------------------------------------------------------------------
+
+
+def test_drift_alert_and_drift_job_trigger_one_signed_retraining_call(
+    tmp_path: Path, service: Service, sink: Sink
+) -> None:
+    set_up_drifting_model(service, sink)
+    report = service.client.post("/v1/jobs/run", params={"model": MODEL, "job": "drift"})
+    assert report.status_code == 200, report.text
+    assert report.json()["failures"] == 0, report.text
+    shares = metric_values(service.client.get("/metrics").text, "ml_dataset_drift_share")
+    assert any(v >= 0.5 for v in shares.values()), shares
+
+    with (
+        start_alertmanager(tmp_path, service) as alertmanager,
+        start_prometheus(tmp_path, service, alertmanager) as prometheus,
+    ):
+
+        def logs() -> str:
+            seen = [(d.answered, d.headers.get("x-monitor-event-id")) for d in sink.snapshot()]
+            return "\n".join(
+                [
+                    f"sink: {seen}",
+                    f"--- monitor serve ---\n{service.logs()[-4000:]}",
+                    f"--- prometheus ---\n{prometheus.logs()[-2000:]}",
+                    f"--- alertmanager ---\n{alertmanager.logs()[-2000:]}",
+                ]
+            )
+
+        def firing() -> bool:
+            alert = f'ALERTS{{alertname="MLDatasetDrift", alertstate="firing", model="{MODEL}"}}'
+            return bool(prometheus.query(alert))
+
+        def done() -> bool:
+            delivered = any(d.answered == 200 for d in sink.snapshot())
+            return delivered and webhook_notifications(alertmanager)[0] >= 1
+
+        started = time.monotonic()
+        _wait("the MLDatasetDrift alert firing", firing, DEADLINE_SECONDS, logs)
+        remaining = DEADLINE_SECONDS - (time.monotonic() - started)
+        _wait("the alert notification and the webhook delivery", done, remaining, logs)
+        # Long enough for a second event, if there were one, to reach the sink.
+        time.sleep(3 * 5 + 2)
+        notified, notify_failures = webhook_notifications(alertmanager)
+        final_logs = logs()
+
+    deliveries = sink.snapshot()
+    assert [d.answered for d in deliveries] == [500, 500, 200], final_logs
+    event_ids = {d.headers["x-monitor-event-id"] for d in deliveries}
+    assert len(event_ids) == 1, final_logs
+    for d in deliveries:
+        assert verify(
+            SECRET,
+            d.headers["x-monitor-timestamp"],
+            d.body,
+            d.headers["x-monitor-signature"],
+            now=d.received_at,
+        ), d.headers
+        assert not verify(
+            "not-the-secret",
+            d.headers["x-monitor-timestamp"],
+            d.body,
+            d.headers["x-monitor-signature"],
+            now=d.received_at,
+        )
+    body = json.loads(deliveries[-1].body)
+    assert body["event_id"] == event_ids.pop()
+    # the drift job ran before Prometheus started, so its event won; the alert's was held back
+    assert (body["model"], body["reason"], body["window"]) == (MODEL, "drift", "1h")
+    drifted = body["evidence"]["drifted_features"]
+    assert {f["feature"] for f in drifted} == {"amount", "country"}, drifted
+    assert all(None not in (f["score"], f["method"], f["threshold"]) for f in drifted), drifted
+    assert body["evidence"]["dataset_drift_share"] >= body["evidence"]["dataset_drift_threshold"]
+    assert body["drift_url"].startswith(f"{service.url}/v1/models/{MODEL}/drift")
+
+    # Alertmanager reached the receiver, which the cooldown kept from enqueueing a second event.
+    assert notified >= 1, final_logs
+    assert notify_failures == 0, final_logs
+    assert '"POST /v1/alertmanager HTTP/1.1" 200' in service.logs()
+    events = service.client.get("/v1/webhooks", params={"model": MODEL}).json()["events"]
+    assert [(e["status"], e["attempts"]) for e in events] == [("delivered", 3)], events
+    metrics = service.client.get("/metrics").text
+    deliveries_total = {
+        dict(labels)["outcome"]: value
+        for labels, value in metric_values(metrics, "monitor_webhook_deliveries_total").items()
+    }
+    assert deliveries_total == {"delivered": 1, "retry": 2, "dead": 0}
