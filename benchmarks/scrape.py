@@ -3,9 +3,10 @@
     python benchmarks/scrape.py                  # 100 models x 20 features x 2 windows
     python benchmarks/scrape.py --models 300 --scrapes 100
 
-Fills ``latest_results`` as the jobs would (per feature: drift score, p-value, verdict, missing
-ratio; per model and window: latency quantiles, throughput, errors, load time, performance,
-cost, sample counts, dataset and prediction drift), then times
+Fills ``latest_results`` as the jobs would (per feature: drift score and PSI, p-value for the
+tests, verdict, missing and out-of-range or new-category ratios; per model and window: latency
+quantiles, throughput, errors, load time, performance, cost, sample counts, dataset, prediction
+and label drift), then times
 
 - ``GET /metrics`` through the ASGI app, as Prometheus sees it, within the collector's cache TTL;
 - the exposition with the cache expired: the scrape that reads and renders everything again;
@@ -69,22 +70,34 @@ def scratch_database(admin: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def feature_results(window: str, f: int) -> list[Result]:
+    """What the drift and quality jobs write per feature: the method's score and PSI, a
+    p-value for the tests, the verdict, missing values, and a range or category check."""
+    feature = {"feature": f"feature_{f:02d}"}
+    numeric = f % 3 != 0
+    method = ("ks" if f % 2 else "wasserstein") if numeric else "chisquare"
+    rows = [
+        Result("1.0", window, "feature_drift_score", 0.05 + f / 100, {**feature, "method": method}),
+        Result("1.0", window, "feature_drift_score", 0.02, {**feature, "method": "psi"}),
+        Result("1.0", window, "feature_drift_detected", float(f % 7 == 0), feature),
+        Result("1.0", window, "feature_missing_ratio", 0.001 * f, feature),
+        Result(
+            "1.0",
+            window,
+            "feature_out_of_range_ratio" if numeric else "feature_new_category_ratio",
+            0.01,
+            feature,
+        ),
+    ]
+    if method in ("ks", "chisquare"):
+        rows.append(
+            Result("1.0", window, "feature_drift_pvalue", 0.2, {**feature, "method": method})
+        )
+    return rows
+
+
 def model_results(window: str, features: int) -> list[Result]:
-    rows: list[Result] = []
-    for f in range(features):
-        feature = {"feature": f"feature_{f:02d}"}
-        method = "ks" if f % 2 else "jensenshannon"
-        rows += [
-            Result(
-                "1.0", window, "feature_drift_score", 0.05 + f / 100, {**feature, "method": method}
-            ),
-            Result("1.0", window, "feature_drift_detected", float(f % 7 == 0), feature),
-            Result("1.0", window, "feature_missing_ratio", 0.001 * f, feature),
-        ]
-        if method == "ks":
-            rows.append(
-                Result("1.0", window, "feature_drift_pvalue", 0.2, {**feature, "method": method})
-            )
+    rows = [r for f in range(features) for r in feature_results(window, f)]
     serving = {"variant": "production"}
     rows += [
         Result(
@@ -98,6 +111,7 @@ def model_results(window: str, features: int) -> list[Result]:
         Result("1.0", window, "model_load_seconds", 31.0, serving),
         Result("1.0", window, "dataset_drift_share", 0.1, {}),
         Result("1.0", window, "prediction_drift_score", 0.04, {"method": "wasserstein"}),
+        Result("1.0", window, "label_drift_score", 0.01, {"method": "ztest"}),
         Result("", window, "cost_per_million_predictions", 41.0, {"currency": "USD"}),
     ]
     rows += [
@@ -106,7 +120,7 @@ def model_results(window: str, features: int) -> list[Result]:
     ]
     rows += [
         Result("1.0", window, "window_samples", 5000.0, {"metric": m})
-        for m in ("drift", "serving", "performance", "cost")
+        for m in ("drift", "quality", "serving", "performance", "cost")
     ]
     return rows
 
