@@ -28,7 +28,7 @@ from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.profiles import ColumnProfile
 from monitor.storage.results import Result
-from monitor.storage.rollups import CategoryRollup, NumericRollup
+from monitor.storage.rollups import CategoryRollup, NumericRollup, schema_rollup
 
 
 def run_quality(services: Services, model: ModelRecord, window: Window) -> list[Result]:
@@ -156,8 +156,7 @@ def _without_reference(conn: Connection, model: ModelRecord, window: Window) -> 
                 )
             )
         names = unknown.get(version, Counter())
-        with_any = names.pop(None, 0)
-        rollup = CategoryRollup(total - with_any, {k: v for k, v in names.items() if k})
+        rollup = schema_rollup(total, names[None], names)
         out += _schema_results(rollup, version, window.name)
         out.append(
             Result(version, window.name, "window_samples", float(total), {"metric": "quality"})

@@ -124,6 +124,14 @@ class CategoryRollup:
         self.counts = dict(kept)
 
 
+def schema_rollup(rows: int, with_any: int, names: Mapping[str | None, int]) -> CategoryRollup:
+    """The unknown-features column: rows carrying each unknown name, and the rows with none as
+    missing. A row can carry several names, so ``n_other`` (<= 0) brings ``n`` back to the rows
+    with any, keeping ``n + n_missing`` the bucket's row count as for every column."""
+    present = {k: v for k, v in names.items() if k is not None}
+    return CategoryRollup(rows - with_any, present, with_any - sum(present.values()))
+
+
 ColumnRollup = NumericRollup | CategoryRollup
 Columns = dict[int, ColumnRollup]
 Deltas = dict[tuple[str, datetime], Columns]  # (model version, hour bucket) -> col -> rollup
@@ -196,8 +204,7 @@ def _add_unknown_features(
     for key, total in totals.items():
         names = unknown.get(key, {})
         with_any = names.get(None, 0)
-        present = {k: v for k, v in names.items() if k is not None}
-        deltas[key][col] = CategoryRollup(total - with_any, present)
+        deltas[key][col] = schema_rollup(total, with_any, names)
 
 
 # --- the watermark and coverage ------------------------------------------------------------
