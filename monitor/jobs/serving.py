@@ -9,6 +9,7 @@ production's prediction deciles as bins for a numeric output, counts per value o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -63,38 +64,15 @@ def _find(groups: Iterable[GroupStats], key: Key) -> GroupStats | None:
 
 def _group_results(g: GroupStats, window: Window) -> list[Result]:
     assert g.model_version is not None
+    figure = partial(Result, g.model_version, window.name)
     labels = {"variant": g.variant}
     out = [
-        Result(
-            g.model_version,
-            window.name,
-            "window_samples",
-            float(g.total),
-            {"metric": "serving", **labels},
-        ),
-        Result(
-            g.model_version,
-            window.name,
-            "predictions_per_second",
-            throughput(g.total, window.seconds),
-            labels,
-        ),
-        Result(
-            g.model_version,
-            window.name,
-            "prediction_error_ratio",
-            error_ratio(g.errors, g.total),
-            labels,
-        ),
+        figure("window_samples", float(g.total), {"metric": "serving", **labels}),
+        figure("predictions_per_second", throughput(g.total, window.seconds), labels),
+        figure("prediction_error_ratio", error_ratio(g.errors, g.total), labels),
     ]
     out += [
-        Result(
-            g.model_version,
-            window.name,
-            "prediction_latency_seconds",
-            ms / 1000.0,
-            {**labels, "quantile": str(q)},
-        )
+        figure("prediction_latency_seconds", ms / 1000.0, {**labels, "quantile": str(q)})
         for q, ms in g.latency_ms.items()
     ]
     return out
@@ -125,46 +103,32 @@ def _comparison(
     drift: dict[Key, tuple[Score, MethodChoice]],
     window: Window,
 ) -> list[Result]:
+    """A canary or shadow group minus production (every production version pooled)."""
     assert g.model_version is not None
+    figure = partial(Result, g.model_version, window.name)
     labels = {"variant": g.variant}
-    out = [
-        Result(
-            g.model_version,
-            window.name,
-            "variant_error_ratio_delta",
-            _minus(
-                error_ratio(g.errors, g.total), error_ratio(production.errors, production.total)
-            ),
-            labels,
-        ),
-    ]
+    errors = _minus(
+        error_ratio(g.errors, g.total), error_ratio(production.errors, production.total)
+    )
+    out = [figure("variant_error_ratio_delta", errors, labels)]
     p95 = _minus(g.latency_ms.get(0.95), production.latency_ms.get(0.95))
     if p95 is not None:
-        out.append(
-            Result(
-                g.model_version,
-                window.name,
-                "variant_latency_p95_delta_seconds",
-                p95 / 1000.0,
-                labels,
-            )
-        )
+        out.append(figure("variant_latency_p95_delta_seconds", p95 / 1000.0, labels))
     found = drift.get((g.model_version, g.variant))
     if found is not None:
         score, choice = found
+        details = {
+            "pvalue": score.pvalue,
+            "threshold": choice.threshold,
+            "production_samples": production.total,
+            "variant_samples": g.total,
+        }
         out.append(
-            Result(
-                g.model_version,
-                window.name,
+            figure(
                 "variant_prediction_drift_score",
                 score.statistic,
                 {**labels, "method": choice.method},
-                {
-                    "pvalue": score.pvalue,
-                    "threshold": choice.threshold,
-                    "production_samples": production.total,
-                    "variant_samples": g.total,
-                },
+                details,
             )
         )
     return out
