@@ -119,10 +119,10 @@ def test_result_rows_carry_the_contract_names_and_evidence(services: Services) -
     assert score.details["n_ref"] == 800
     assert score.details["n_cur"] == 1200
     assert score.details["kind"] == "numeric"
-    assert _one(results, "feature_drift_pvalue", feature="shift", method="ks").value < 0.05
+    assert (_one(results, "feature_drift_pvalue", feature="shift", method="ks").value or 1) < 0.05
     assert _one(results, "feature_drift_detected", feature="shift", method="ks").value == 1.0
     assert _one(results, "feature_drift_detected", feature="flat", method="ks").value == 0.0
-    assert _one(results, "feature_drift_score", feature="shift", method="psi").value > 0.1
+    assert (_one(results, "feature_drift_score", feature="shift", method="psi").value or 0) > 0.1
     assert _one(results, "dataset_drift_share").value == pytest.approx(0.5)
     assert {r.window for r in results} == {"24h"}
     assert {r.model_version for r in results} == {""}

@@ -55,7 +55,9 @@ def _same_rollups(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> None:
 def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     num = np.column_stack([rng.normal(size=n), rng.exponential(size=n)])
     num[rng.random(n) < 0.05, 1] = np.nan
-    cat = rng.choice(["a", "b", "c", None], p=[0.5, 0.3, 0.15, 0.05], size=(n, 1)).astype(object)
+    cat = rng.choice(
+        np.array(["a", "b", "c", None], dtype=object), p=[0.5, 0.3, 0.15, 0.05], size=(n, 1)
+    )
     return num, cat
 
 
