@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from monitor import __version__
 from monitor.api.errors import install_error_handlers
-from monitor.api.routes import alertmanager, events, health, ingest, jobs, models, webhooks
+from monitor.api.routes import alertmanager, drift, events, health, ingest, jobs, models, webhooks
 from monitor.services import Services
 
 
@@ -18,6 +18,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (health, ingest, models, events, jobs, alertmanager, webhooks):
+    for module in (health, ingest, models, events, jobs, alertmanager, webhooks, drift):
         app.include_router(module.router)
     return app

@@ -1,0 +1,124 @@
+"""GET /v1/models/{model}/drift (latest drift results) and /report (Evidently HTML)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
+
+from monitor.api.deps import ServicesDep
+from monitor.ingest.names import MODEL_NAME
+from monitor.reports import render_report, report_window
+from monitor.storage.engine import translate_errors
+from monitor.storage.results import StoredResult, read_latest
+
+router = APIRouter(prefix="/v1/models", tags=["drift"])
+ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
+WindowName = Annotated[str, Query(max_length=8, description="trailing window: 1h, 24h, 7d, ...")]
+Version = Annotated[
+    str | None, Query(max_length=64, description="model version (default: every version)")
+]
+
+METRICS = (
+    "feature_drift_score",
+    "dataset_drift_share",
+    "prediction_drift_score",
+    "label_drift_score",
+    "window_samples",
+)
+_FEATURE_FIELDS = ("method", "score", "pvalue", "threshold", "detected", "n_ref", "n_cur", "psi")
+
+
+def _column(row: StoredResult) -> dict[str, Any]:
+    details = dict(row.details or {})
+    out = {key: details.get(key) for key in _FEATURE_FIELDS}
+    out["score"] = row.value
+    out["kind"] = details.get("kind")
+    out["adjusted_pvalue"] = details.get("adjusted_pvalue")
+    return out
+
+
+def _version(rows: Sequence[StoredResult]) -> dict[str, Any]:
+    end = max(r.window_end for r in rows)
+    latest = [r for r in rows if r.window_end == end]
+    body: dict[str, Any] = {
+        "model_version": rows[0].model_version,
+        "window_end": end.isoformat(),
+        "dataset_drift_share": None,
+        "dataset_drift": None,
+        "rows": None,
+        "reference_rows": None,
+        "features": [],
+        "prediction": None,
+        "label": None,
+    }
+    for r in latest:
+        details = dict(r.details or {})
+        if r.metric == "feature_drift_score" and "threshold" in details:  # not the PSI companion
+            body["features"].append({"feature": r.labels.get("feature"), **_column(r)})
+        elif r.metric == "dataset_drift_share":
+            body["dataset_drift_share"] = r.value
+            body["dataset_drift"] = details.get("dataset_drift")
+        elif r.metric == "prediction_drift_score":
+            body["prediction"] = _column(r)
+        elif r.metric == "label_drift_score":
+            body["label"] = _column(r)
+        elif r.metric == "window_samples" and r.labels.get("metric") == "drift":
+            body["rows"] = r.value
+        elif r.metric == "window_samples" and r.labels.get("metric") == "reference":
+            body["reference_rows"] = r.value
+    body["features"].sort(key=lambda f: f["feature"] or "")
+    return body
+
+
+def drift_body(
+    model: str, window: str, version: str | None, rows: Sequence[StoredResult]
+) -> dict[str, Any]:
+    """The latest drift results of ``model`` in ``window``, per version (newest window end)."""
+    by_version: dict[str, list[StoredResult]] = {}
+    for r in rows:
+        if r.window != window or (version is not None and r.model_version != version):
+            continue
+        if r.metric == "window_samples" and r.labels.get("metric") not in ("drift", "reference"):
+            continue
+        by_version.setdefault(r.model_version, []).append(r)
+    versions = [_version(v) for _, v in sorted(by_version.items())]
+    ends = [datetime.fromisoformat(v["window_end"]) for v in versions]
+    body: dict[str, Any] = {
+        "model": model,
+        "window": window,
+        "model_version": version,
+        "window_end": max(ends).isoformat() if ends else None,
+        "versions": versions,
+    }
+    if len(versions) == 1:  # the common case, flat as well
+        only = versions[0]
+        body |= {k: only[k] for k in ("dataset_drift_share", "dataset_drift", "features")}
+    return body
+
+
+@router.get("/{model}/drift", summary="Latest per-feature drift results of a window")
+def get_drift(
+    model: ModelName, svc: ServicesDep, window: WindowName = "24h", version: Version = None
+) -> dict[str, Any]:
+    record = svc.models.require(model)
+    report_window(window)  # 422 for a malformed window
+    with translate_errors(), svc.engine.connect() as conn:
+        rows = read_latest(conn, record.id, metrics=METRICS)
+    return drift_body(record.name, window, version, rows)
+
+
+@router.get(
+    "/{model}/report",
+    summary="Evidently HTML data-drift report of a window (sampled)",
+    response_class=HTMLResponse,
+)
+def get_report(
+    model: ModelName, svc: ServicesDep, window: WindowName = "24h", version: Version = None
+) -> HTMLResponse:
+    record = svc.models.require(model)
+    html = render_report(svc, record, report_window(window), version or "")
+    return HTMLResponse(html)

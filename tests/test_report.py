@@ -1,0 +1,75 @@
+"""The Evidently HTML report: written by ``monitor report`` and served by the API, on bounded
+samples of the window and of the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from monitor.config import Settings
+from monitor.reports import sample, write_report
+from monitor.services import Services
+from tests.jobs.drift_data import (
+    insert_predictions,
+    make_model,
+    now,
+    set_reference,
+    spread,
+    window,
+)
+
+
+def _model(services: Services, n_ref: int = 400, n_cur: int = 300) -> None:
+    rng = np.random.default_rng(3)
+    model = make_model(services, "fraud", ["amount_eur"], ["country_code"])
+    set_reference(
+        services,
+        model,
+        rng.normal(size=(n_ref, 1)),
+        rng.choice(["DE", "FR"], size=(n_ref, 1)).astype(object),
+        prediction=rng.uniform(size=n_ref).tolist(),
+    )
+    insert_predictions(
+        services,
+        model,
+        spread(now(), n_cur, 5, rng),
+        rng.normal(1, 1, size=(n_cur, 1)),
+        rng.choice(["DE", "FR"], size=(n_cur, 1)).astype(object),
+        prediction=rng.uniform(size=n_cur).tolist(),
+    )
+
+
+def test_report_writes_valid_html_naming_the_features(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    _model(services)
+    out = write_report(
+        settings, model="fraud", window="24h", version="", output=tmp_path / "r.html"
+    )
+    html = out.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith(("<!doctype html", "<html"))
+    assert html.rstrip().lower().endswith("</html>")
+    for name in ("amount_eur", "country_code", "prediction"):
+        assert name in html
+
+
+def test_samples_are_bounded(services: Services) -> None:
+    _model(services, n_ref=2000, n_cur=1500)
+    model = services.models.require("fraud")
+    samples = sample(services, model, window("24h", now()), limit=200)
+    assert 0 < len(samples.reference) <= 200
+    assert 0 < len(samples.current) <= 200
+    assert samples.numeric == ["amount_eur", "prediction"]
+    assert samples.categorical == ["country_code"]
+
+
+def test_report_over_http(client: TestClient, services: Services) -> None:
+    _model(services)
+    r = client.get("/v1/models/fraud/report", params={"window": "24h"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "amount_eur" in r.text
+    assert client.get("/v1/models/fraud/report", params={"window": "x"}).status_code == 422
+    assert client.get("/v1/models/none/report").status_code == 404
