@@ -46,10 +46,14 @@ def serve(
     from monitor.server import serve as run
 
     settings = Settings()
+    # the options override the environment everywhere, e.g. in webhook payload links
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": settings.port if port is None else port}
+    )
     run(
         settings,
-        host=host or settings.host,
-        port=port if port is not None else settings.port,
+        host=settings.host,
+        port=settings.port,
         scheduler=not no_scheduler,
         run_migrations=not no_migrate,
     )

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         default=None, description="optional YAML or JSON file of model configurations"
     )
     scheduler_interval_seconds: int = Field(default=60, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, description="then the event is dead")
     windows: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["1h", "24h"])
 
     @field_validator("api_tokens", "windows", mode="before")

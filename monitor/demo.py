@@ -219,6 +219,7 @@ def run_demo(
     settings: Settings, *, minutes: float = 10.0, port: int = 8000, keep_running: bool = False
 ) -> None:
     print("ml-monitor demo")
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     with database_url(settings, announce=True) as url:
         services = build_services(settings, url)
         prepare(services)

@@ -109,7 +109,7 @@ def dispatch_pending(
 
     ``now`` fixes the clock (tests); by default each attempt reads the wall clock, so the
     signed timestamp is fresh however long earlier deliveries took."""
-    policy = policy or DispatchPolicy()
+    policy = policy or DispatchPolicy(max_attempts=services.settings.webhook_max_attempts)
     rng = rng or random.Random()
     clock: Callable[[], datetime] = (lambda: now) if now is not None else _utcnow
     outcomes: Counter[DeliveryOutcome] = Counter()
