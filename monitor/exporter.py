@@ -107,15 +107,22 @@ class ResultsCollector(Collector):
         *,
         ttl_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        serve_stale: bool = False,
     ) -> None:
+        """``serve_stale``: once something was read, a scrape after the TTL gets the last read
+        at once while a background thread reads anew (the next scrape sees it); only the
+        first read and a read after ``invalidate()`` make the scrape wait."""
         if ttl_seconds < 0:
             raise ValueError("ttl_seconds must not be negative")
         self.engine = engine
         self.ttl = ttl_seconds
         self.clock = clock
+        self.serve_stale = serve_stale
         self._snapshot = Snapshot([], b"")
         self._expires = float("-inf")
         self._mutex = threading.Lock()
+        self._loaded = False
+        self._refreshing = False
 
     def describe(self) -> Iterable[Metric]:
         families = [Metric(PREFIX + name, doc, _type(name)) for name, doc in KNOWN.items()]
@@ -127,24 +134,40 @@ class ResultsCollector(Collector):
     def snapshot(self) -> Snapshot:
         """The last read, read again once ``ttl_seconds`` have passed."""
         with self._mutex:
-            if self.clock() >= self._expires:
-                self._refresh()
+            if self.clock() < self._expires:
+                return self._snapshot
+            if not (self.serve_stale and self._loaded):
+                self._keep(self._read())
+            elif not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh_in_background, daemon=True).start()
             return self._snapshot
 
     def invalidate(self) -> None:
-        """Read again at the next scrape."""
+        """Read again, and wait for it, at the next scrape."""
         with self._mutex:
             self._expires = float("-inf")
+            self._loaded = False
 
-    def _refresh(self) -> None:
+    def _read(self) -> Snapshot | None:
         try:
             with translate_errors(), self.engine.connect() as conn:
-                snapshot = read_snapshot(conn)
+                return read_snapshot(conn)
         except StorageError:
             log.warning("cannot read results for /metrics; serving the last read", exc_info=True)
-            return
-        self._snapshot = snapshot
-        self._expires = self.clock() + self.ttl
+            return None
+
+    def _keep(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not None:
+            self._snapshot = snapshot
+            self._loaded = True
+            self._expires = self.clock() + self.ttl
+
+    def _refresh_in_background(self) -> None:
+        snapshot = self._read()
+        with self._mutex:
+            self._keep(snapshot)
+            self._refreshing = False
 
 
 def exposition(registry: CollectorRegistry, results: ResultsCollector) -> bytes:

@@ -37,6 +37,8 @@ class Services:
     summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
     # the /metrics body, when something faster than generate_latest(registry) is set up
     exposition: Callable[[], bytes] | None = None
+    # called after jobs wrote results: the next scrape reads them instead of its cache
+    results_written: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -81,8 +83,9 @@ def build_services(
     from monitor.exporter import ResultsCollector, exposition
     from monitor.webhooks.metrics import register_webhook_metrics
 
-    results = ResultsCollector(engine)
+    results = ResultsCollector(engine, serve_stale=True)
     registry.register(results)
     services.exposition = partial(exposition, registry, results)
+    services.results_written = results.invalidate
     register_webhook_metrics(registry, engine)
     return services

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable
 
 import pytest
@@ -222,3 +223,20 @@ def test_the_cached_exposition_says_what_generate_latest_says(services: Services
     fast, slow = services.exposition(), generate_latest(services.registry)
     assert samples(fast) == samples(slow)
     assert len(fast.splitlines()) == len(slow.splitlines())
+
+
+def test_stale_reads_are_served_while_a_background_read_runs(services: Services) -> None:
+    clock = FakeClock()
+    collector = ResultsCollector(services.engine, ttl_seconds=5, clock=clock, serve_stale=True)
+    _write(services, 1.0)
+    assert _value(collector.collect(), "ml_custom_figure") == 1.0
+    _write(services, 2.0)
+    clock.now = 5.0
+    assert _value(collector.collect(), "ml_custom_figure") == 1.0  # at once, the last read
+    deadline = time.monotonic() + 10
+    while collector._refreshing and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _value(collector.collect(), "ml_custom_figure") == 2.0
+    _write(services, 3.0)
+    collector.invalidate()  # what the job runner does after writing results
+    assert _value(collector.collect(), "ml_custom_figure") == 3.0

@@ -146,6 +146,7 @@ def run_jobs(
         done = _run_job(services, name, registry, records, end)
         _record_health(services, name, started, done)
         outcomes.extend(done)
+    services.results_written()
     return RunReport(end, tuple(outcomes))
 
 
