@@ -31,13 +31,13 @@ from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.stats import verdict
+from monitor.storage.bins import CategoryRollup, NumericRollup
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.profiles import (
     ColumnProfile,
 )
 from monitor.storage.results import Result
-from monitor.storage.rollups import CategoryRollup, NumericRollup
 
 
 @dataclass(frozen=True)

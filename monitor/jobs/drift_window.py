@@ -21,6 +21,7 @@ from monitor.jobs.base import Window
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.storage import rollups
+from monitor.storage.bins import CategoryRollup, Columns, NumericRollup
 from monitor.storage.colscan import DAY, RowSet, driver, numeric_groups
 from monitor.storage.models import ModelRecord
 from monitor.storage.profiles import (
@@ -31,7 +32,7 @@ from monitor.storage.profiles import (
     signature,
     store_profile,
 )
-from monitor.storage.rollups import CategoryRollup, Columns, NumericRollup, Scope
+from monitor.storage.rollups import Scope
 
 EXACT_MAX_ROWS = 10_000
 """Windows with at most this many rows (per version) use the raw values: scipy's exact KS
@@ -126,7 +127,7 @@ def _profile(
     if profile is not None and profile.signature == signature(settings.psi_bins):
         return profile
     profile = build_profile(
-        conn, reference_id, model.id, model.schema, model.prediction_kind, settings.psi_bins
+        conn.engine, reference_id, model.id, model.schema, model.prediction_kind, settings.psi_bins
     )
     store_profile(conn, profile)
     return profile

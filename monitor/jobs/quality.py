@@ -23,12 +23,12 @@ from monitor.jobs.base import Window
 from monitor.jobs.drift import drift_settings
 from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
 from monitor.services import Services
+from monitor.storage.bins import CategoryRollup, NumericRollup, schema_rollup
 from monitor.storage.colscan import RowSet, driver, unknown_feature_counts
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.profiles import ColumnProfile
 from monitor.storage.results import Result
-from monitor.storage.rollups import CategoryRollup, NumericRollup, schema_rollup
 
 
 def run_quality(services: Services, model: ModelRecord, window: Window) -> list[Result]:

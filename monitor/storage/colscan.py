@@ -11,21 +11,25 @@ Groups are (model version, hour bucket) for ``predictions`` and a single group f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, text
 
 from monitor.storage.pgbinary import decode_rows, register_numpy_arrays
 
 Role = Literal["feature", "prediction", "label", "schema"]
 ColumnKind = Literal["numeric", "categorical"]
 
+SCAN_WORKERS = 2
+"""Scans of one refresh run on this many connections at once: PostgreSQL reads rows on one
+core while numpy bins the previous batch on another (both release the GIL)."""
 HOUR = 3600
 DAY = 86_400
 BUCKET_ORIGIN = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
@@ -72,6 +76,25 @@ class RowSet:
 
 
 Group = tuple[str, datetime | None]
+T = TypeVar("T")
+
+
+def run_parallel(engine: Engine, tasks: Sequence[Callable[[Connection], T]]) -> list[T]:
+    """Run read-only tasks, each on a connection of its own (``SCAN_WORKERS`` at a time).
+
+    They see every row committed before they start, so a caller that fixed a rollup watermark
+    first reads the same rows whichever connection reads them.
+    """
+
+    def run(task: Callable[[Connection], T]) -> T:
+        with engine.connect() as conn:
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            return task(conn)
+
+    if len(tasks) <= 1:
+        return [run(t) for t in tasks]
+    with ThreadPoolExecutor(max_workers=SCAN_WORKERS, thread_name_prefix="scan") as pool:
+        return list(pool.map(run, tasks))
 
 
 def driver(conn: Connection) -> psycopg.Connection[Any]:

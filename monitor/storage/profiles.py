@@ -18,17 +18,19 @@ for the exact tests on small windows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from monitor.ingest.schema import FeatureSchema
-from monitor.stats import drift
+from monitor.stats import binned, drift
 from monitor.stats.binned import Rollup
+from monitor.storage.bins import MAX_CATEGORIES, NumericRollup
 from monitor.storage.colscan import (
     ColumnKind,
     ColumnSpec,
@@ -37,6 +39,7 @@ from monitor.storage.colscan import (
     category_counts,
     numeric_groups,
     numpy_cursor,
+    run_parallel,
 )
 from monitor.storage.pgbinary import float8_array, int8_array
 
@@ -45,8 +48,10 @@ IntArray = npt.NDArray[np.int64]
 
 QUANTILE_BINS = 500
 EXACT_VALUES_MAX = 1000
-MAX_CATEGORIES = 1000
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
+SAMPLE_ROWS = 100_000
+"""Reference rows (a uniform random sample) that place the fine and PSI edges of a larger
+reference; every reference row is then counted on them."""
 _CHUNK_BLOCKS = 2048  # reference rows read per query: ~60k rows, ~13 MB
 
 
@@ -75,6 +80,7 @@ class ColumnProfile:
     sumsq: FloatArray | None = None
     categories: tuple[str, ...] = ()
     n_other: int = 0
+    exact_values: bool = False  # every reference value has a bin of its own
 
     @property
     def name(self) -> str:
@@ -83,11 +89,6 @@ class ColumnProfile:
     @property
     def numeric(self) -> bool:
         return self.spec.kind == "numeric"
-
-    @property
-    def exact_values(self) -> bool:
-        """Fine bins hold one reference value each (see the module docstring)."""
-        return self.numeric and 0 < self.n_unique <= EXACT_VALUES_MAX
 
     @property
     def n_bins(self) -> int:
@@ -133,7 +134,7 @@ class Profile:
 
 
 def fine_edges(sorted_values: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray]:
-    """(fine interior edges, PSI edges) for sorted, non-empty reference values."""
+    """(fine interior edges, PSI edges) from sorted, non-empty reference values (or a sample)."""
     distinct = sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
     if distinct.size <= EXACT_VALUES_MAX:
         fine = np.ravel(np.column_stack([distinct, np.nextafter(distinct, np.inf)]))
@@ -145,32 +146,58 @@ def fine_edges(sorted_values: FloatArray, psi_bins: int) -> tuple[FloatArray, Fl
     return np.unique(np.r_[fine, psi]), psi
 
 
-def numeric_profile(spec: ColumnSpec, values: FloatArray, psi_bins: int) -> ColumnProfile:
-    """Profile of one numeric column; ``values`` may hold NaN for missing."""
-    present = np.sort(values[~np.isnan(values)])
-    missing = int(values.size - present.size)
-    if present.size == 0:
-        return ColumnProfile(spec, 0, missing, 0)
-    edges, psi = fine_edges(present, psi_bins)
-    counts = np.diff(np.r_[0, np.searchsorted(present, edges, side="left"), present.size])
-    index = np.repeat(np.arange(counts.size), counts)
-    n_unique = int(np.count_nonzero(present[1:] != present[:-1]) + 1)
+def value_bins_only(edges: FloatArray, counts: IntArray) -> bool:
+    """Whether every non-empty bin holds a single value v (it spans [v, next float above v))."""
+    if edges.size == 0:
+        return False
+    single = np.zeros(edges.size + 1, dtype=bool)
+    single[1:-1] = edges[1:] == np.nextafter(edges[:-1], np.inf)
+    return bool(np.all(single[counts > 0]))
+
+
+def _numeric_column(
+    spec: ColumnSpec,
+    edges: FloatArray,
+    psi: FloatArray,
+    rollup: NumericRollup,
+    extremes: tuple[float, float],
+    sample_unique: int,
+) -> ColumnProfile:
+    n = rollup.n
+    if n == 0:
+        return ColumnProfile(spec, 0, rollup.n_missing, 0)
+    exact = value_bins_only(edges, rollup.counts)
+    filled = int(np.count_nonzero(rollup.counts))
+    stats = rollup.stats()
     return ColumnProfile(
         spec,
-        n=int(present.size),
-        n_missing=missing,
-        n_unique=n_unique,
-        min=float(present[0]),
-        max=float(present[-1]),
-        mean=float(np.mean(present)),
-        std=float(np.std(present)),
+        n=n,
+        n_missing=rollup.n_missing,
+        n_unique=filled if exact else max(filled, sample_unique),
+        min=extremes[0],
+        max=extremes[1],
+        mean=float(rollup.sums.sum() / n),
+        std=binned.reference_std(stats),
         edges=edges,
         psi_edges=psi,
-        counts=counts.astype(np.int64),
-        sums=np.bincount(index, weights=present, minlength=counts.size).astype(np.float64),
-        sumsq=np.bincount(index, weights=present * present, minlength=counts.size).astype(
-            np.float64
-        ),
+        counts=rollup.counts,
+        sums=rollup.sums,
+        sumsq=rollup.sumsq,
+        exact_values=exact,
+    )
+
+
+def numeric_profile(spec: ColumnSpec, values: FloatArray, psi_bins: int) -> ColumnProfile:
+    """Profile of one numeric column from all its values (NaN = missing)."""
+    ordered = np.sort(values)
+    present = ordered[: int(np.count_nonzero(~np.isnan(ordered)))]
+    if present.size == 0:
+        return ColumnProfile(spec, 0, int(values.size), 0)
+    edges, psi = fine_edges(present, psi_bins)
+    rollup = NumericRollup.of_sorted(present, edges, missing=values.size - present.size)
+    unique = int(np.count_nonzero(present[1:] != present[:-1]) + 1)
+    return _numeric_column(
+        spec, edges, psi, rollup, (float(present[0]), float(present[-1])), unique
     )
 
 
@@ -230,54 +257,141 @@ def column_specs(
     return specs
 
 
-def reference_numbers(
-    conn: Connection, reference_id: int, specs: Sequence[ColumnSpec]
-) -> list[FloatArray]:
-    """Every numeric column of the reference as one array (NaN = missing), read in chunks of
-    table blocks so no single message holds the whole set."""
-    blocks = int(
+def _blocks(conn: Connection) -> int:
+    return int(
         conn.execute(
             text("SELECT pg_relation_size('reference_rows') / current_setting('block_size')::int")
         ).scalar_one()
     )
-    parts: list[FloatArray] = []
-    for first in range(0, blocks + 1, _CHUNK_BLOCKS):
-        rows = RowSet(
+
+
+def _chunks(reference_id: int, blocks: int) -> list[RowSet]:
+    """The reference's rows in ranges of table blocks (TID range scans), so that no single
+    query result holds the whole set."""
+    return [
+        RowSet(
             "reference_rows",
             "p.reference_id = %(r)s AND p.ctid >= %(lo)s::tid AND p.ctid < %(hi)s::tid",
             {"r": reference_id, "lo": f"({first},0)", "hi": f"({first + _CHUNK_BLOCKS},0)"},
         )
-        parts.extend(m for _, m in numeric_groups(conn, rows, specs))
-    matrix = np.concatenate(parts) if parts else np.empty((0, len(specs)))
+        for first in range(0, blocks + 1, _CHUNK_BLOCKS)
+    ]
+
+
+def _matrix(conn: Connection, rows: RowSet, specs: Sequence[ColumnSpec]) -> FloatArray:
+    parts = [m for _, m in numeric_groups(conn, rows, specs)]
+    return np.concatenate(parts) if parts else np.empty((0, len(specs)))
+
+
+def reference_numbers(
+    conn: Connection, reference_id: int, specs: Sequence[ColumnSpec]
+) -> list[FloatArray]:
+    """Every numeric column of a (small) reference as one array each, NaN = missing."""
+    matrix = _matrix(
+        conn, RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id}), specs
+    )
     return [np.ascontiguousarray(matrix[:, j]) for j in range(len(specs))]
 
 
+Binned = tuple[list[NumericRollup], FloatArray, FloatArray]  # rollups, minima, maxima
+
+
+def _bin_chunk(
+    rows: RowSet, specs: Sequence[ColumnSpec], edges: Sequence[FloatArray], conn: Connection
+) -> Binned:
+    matrix = _matrix(conn, rows, specs)
+    rollups = [NumericRollup.of(matrix[:, j], e) for j, e in enumerate(edges)]
+    if matrix.shape[0] == 0:
+        return rollups, np.full(len(specs), np.inf), np.full(len(specs), -np.inf)
+    with np.errstate(all="ignore"):
+        return rollups, np.fmin.reduce(matrix, axis=0), np.fmax.reduce(matrix, axis=0)
+
+
+def _numeric_profiles(
+    engine: Engine,
+    reference_id: int,
+    specs: Sequence[ColumnSpec],
+    sample: FloatArray,
+    psi_bins: int,
+    blocks: int,
+) -> list[ColumnProfile]:
+    """Edges from the sample; then every reference row binned on them, chunk by chunk."""
+    placed: list[tuple[FloatArray, FloatArray, int]] = []
+    for j in range(len(specs)):
+        ordered = np.sort(sample[:, j])
+        present = ordered[: int(np.count_nonzero(~np.isnan(ordered)))]
+        if present.size == 0:
+            placed.append((np.empty(0), np.empty(0), 0))
+            continue
+        edges, psi = fine_edges(present, psi_bins)
+        placed.append((edges, psi, int(np.count_nonzero(present[1:] != present[:-1]) + 1)))
+    all_edges = [p[0] for p in placed]
+    parts: list[Binned] = run_parallel(
+        engine,
+        [partial(_bin_chunk, rows, specs, all_edges) for rows in _chunks(reference_id, blocks)],
+    )
+    out = []
+    for j, spec in enumerate(specs):
+        total = NumericRollup.empty(all_edges[j].size + 1)
+        for rollups, _, _ in parts:
+            total.add(rollups[j])
+        low = float(min(p[1][j] for p in parts))
+        high = float(max(p[2][j] for p in parts))
+        out.append(
+            _numeric_column(spec, all_edges[j], placed[j][1], total, (low, high), placed[j][2])
+        )
+    return out
+
+
 def build_profile(
-    conn: Connection,
+    engine: Engine,
     reference_id: int,
     model_id: int,
     schema: FeatureSchema,
     prediction_kind: str | None,
     psi_bins: int,
 ) -> Profile:
-    """Compute the profile of a reference set (not stored; see ``store_profile``)."""
-    specs = column_specs(conn, schema, reference_id, prediction_kind)
+    """Compute the profile of a reference set (not stored; see ``store_profile``).
+
+    A reference of at most ``SAMPLE_ROWS`` rows is read once and profiled exactly. A larger one
+    is read twice: a random sample places the edges, then every row is counted on them (in
+    chunks, on ``colscan.SCAN_WORKERS`` connections) - memory stays bounded by the chunk size.
+    """
+    with engine.connect() as conn:
+        specs = column_specs(conn, schema, reference_id, prediction_kind)
+        rows = int(
+            conn.execute(
+                text("SELECT count(*) FROM reference_rows WHERE reference_id = :r"),
+                {"r": reference_id},
+            ).scalar_one()
+        )
+        blocks = _blocks(conn)
     numeric = [s for s in specs if s.kind == "numeric"]
     categorical = [s for s in specs if s.kind == "categorical" and s.role != "schema"]
-    rows = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
-    counts = category_counts(conn, rows, categorical).get(("", None), {})
+    share = min(1.0, SAMPLE_ROWS / max(rows, 1))
+    where = "p.reference_id = %(r)s" + (" AND random() < %(share)s" if share < 1 else "")
+    sampled = RowSet("reference_rows", where, {"r": reference_id, "share": share})
+    everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
+    tasks: list[Callable[[Connection], Any]] = [
+        partial(_matrix, rows=sampled, specs=numeric),
+        partial(category_counts, rows=everything, specs=categorical),
+    ]
+    sample, counts = run_parallel(engine, tasks)
     columns: dict[int, ColumnProfile] = {}
-    for spec, values in zip(numeric, reference_numbers(conn, reference_id, numeric), strict=True):
-        columns[spec.col] = numeric_profile(spec, values, psi_bins)
-    row_count = max((c.n + c.n_missing for c in columns.values()), default=0)
+    if share >= 1:
+        for j, spec in enumerate(numeric):
+            columns[spec.col] = numeric_profile(spec, sample[:, j], psi_bins)
+    elif numeric:
+        for column in _numeric_profiles(engine, reference_id, numeric, sample, psi_bins, blocks):
+            columns[column.spec.col] = column
+    by_col = counts.get(("", None), {})
     for spec in categorical:
-        columns[spec.col] = categorical_profile(spec, counts.get(spec.col, {}))
-        row_count = max(row_count, columns[spec.col].n + columns[spec.col].n_missing)
+        columns[spec.col] = categorical_profile(spec, by_col.get(spec.col, {}))
     for spec in specs:
         if spec.role == "schema":
-            columns[spec.col] = ColumnProfile(spec, 0, row_count, 0)
+            columns[spec.col] = ColumnProfile(spec, 0, rows, 0)
     return Profile(
-        reference_id, model_id, row_count, signature(psi_bins), tuple(columns[s.col] for s in specs)
+        reference_id, model_id, rows, signature(psi_bins), tuple(columns[s.col] for s in specs)
     )
 
 
@@ -398,4 +512,5 @@ def _column(row: Sequence[Any]) -> ColumnProfile:
         sumsq=sumsq,
         categories=tuple(categories or ()),
         n_other=int(n_other),
+        exact_values=edges is not None and counts is not None and value_bins_only(edges, counts),
     )

@@ -20,17 +20,25 @@ neither double-count nor see half an update, and a failed run leaves nothing beh
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
-from monitor.stats.binned import Rollup
+from monitor.storage.bins import (
+    CategoryRollup,
+    ColumnRollup,
+    Columns,
+    Deltas,
+    NumericRollup,
+    add_columns,
+    schema_rollup,
+)
 from monitor.storage.colscan import (
     DAY,
     HOUR,
@@ -39,10 +47,11 @@ from monitor.storage.colscan import (
     driver,
     numeric_groups,
     numpy_cursor,
+    run_parallel,
     unknown_feature_counts,
 )
 from monitor.storage.pgbinary import float8_array, int4_array, int8_array
-from monitor.storage.profiles import MAX_CATEGORIES, ColumnProfile, Profile
+from monitor.storage.profiles import ColumnProfile, Profile
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -54,106 +63,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the origin of date_bin in colscan
 _YOUNG_TRANSACTION_SECONDS = 60
 
 
-@dataclass
-class NumericRollup:
-    """Counts, sums and sums of squares per fine bin, plus the missing values."""
-
-    n_missing: int
-    counts: IntArray
-    sums: FloatArray
-    sumsq: FloatArray
-
-    @classmethod
-    def empty(cls, n_bins: int) -> NumericRollup:
-        return cls(0, np.zeros(n_bins, np.int64), np.zeros(n_bins), np.zeros(n_bins))
-
-    @classmethod
-    def of(cls, values: FloatArray, edges: FloatArray) -> NumericRollup:
-        """Bin raw values (NaN = missing) on ``edges`` as PostgreSQL's width_bucket would."""
-        present = values[~np.isnan(values)]
-        index = np.searchsorted(edges, present, side="right")
-        size = edges.size + 1
-        return cls(
-            int(values.size - present.size),
-            np.bincount(index, minlength=size).astype(np.int64),
-            np.bincount(index, weights=present, minlength=size).astype(np.float64),
-            np.bincount(index, weights=present * present, minlength=size).astype(np.float64),
-        )
-
-    @property
-    def n(self) -> int:
-        return int(self.counts.sum())
-
-    def add(self, other: NumericRollup, sign: int = 1) -> None:
-        self.n_missing += sign * other.n_missing
-        self.counts += sign * other.counts
-        self.sums += sign * other.sums
-        self.sumsq += sign * other.sumsq
-
-    def stats(self) -> Rollup:
-        return Rollup(self.counts.astype(np.float64), self.sums.copy(), self.sumsq.copy())
-
-
-@dataclass
-class CategoryRollup:
-    """Count per category (the most frequent ``MAX_CATEGORIES``), the rest, and missing."""
-
-    n_missing: int
-    counts: dict[str, int] = field(default_factory=dict)
-    n_other: int = 0
-
-    @property
-    def n(self) -> int:
-        return sum(self.counts.values()) + self.n_other
-
-    def add(self, other: CategoryRollup, sign: int = 1) -> None:
-        self.n_missing += sign * other.n_missing
-        self.n_other += sign * other.n_other
-        merged = Counter(self.counts)
-        for key, value in other.counts.items():
-            merged[key] += sign * value
-        self.counts = {k: v for k, v in merged.items() if v != 0}
-        self._cap()
-
-    def _cap(self) -> None:
-        if len(self.counts) <= MAX_CATEGORIES and min(self.counts.values(), default=0) >= 0:
-            return
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        kept = [(k, v) for k, v in ranked[:MAX_CATEGORIES] if v > 0]
-        self.n_other += sum(v for _, v in ranked) - sum(v for _, v in kept)
-        self.counts = dict(kept)
-
-
-def schema_rollup(rows: int, with_any: int, names: Mapping[str | None, int]) -> CategoryRollup:
-    """The unknown-features column: rows carrying each unknown name, and the rows with none as
-    missing. A row can carry several names, so ``n_other`` (<= 0) brings ``n`` back to the rows
-    with any, keeping ``n + n_missing`` the bucket's row count as for every column."""
-    present = {k: v for k, v in names.items() if k is not None}
-    return CategoryRollup(rows - with_any, present, with_any - sum(present.values()))
-
-
-ColumnRollup = NumericRollup | CategoryRollup
-Columns = dict[int, ColumnRollup]
-Deltas = dict[tuple[str, datetime], Columns]  # (model version, hour bucket) -> col -> rollup
-
-
-def _empty_like(rollup: ColumnRollup) -> ColumnRollup:
-    if isinstance(rollup, NumericRollup):
-        return NumericRollup.empty(rollup.counts.size)
-    return CategoryRollup(0)
-
-
-def add_columns(into: Columns, other: Mapping[int, ColumnRollup], sign: int = 1) -> None:
-    """``into += sign * other``, column by column."""
-    for col, rollup in other.items():
-        target = into.get(col)
-        if target is None:
-            target = into[col] = _empty_like(rollup)
-        if isinstance(target, NumericRollup) != isinstance(rollup, NumericRollup):
-            raise TypeError(f"column {col} is numeric on one side only")
-        target.add(rollup, sign)  # type: ignore[arg-type]
-
-
 # --- scanning raw rows into deltas ----------------------------------------------------------
 
 
@@ -161,10 +70,12 @@ def _binned_columns(profile: Profile) -> list[ColumnProfile]:
     return [c for c in profile.by_kind("numeric") if c.edges is not None]
 
 
-def scan(conn: Connection, profile: Profile, rows: RowSet) -> Deltas:
-    """The rollups of a set of ``predictions`` rows, per (model version, hour bucket)."""
+Totals = dict[tuple[str, datetime], int]
+
+
+def _numeric_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
     deltas: Deltas = {}
-    totals: dict[tuple[str, datetime], int] = {}
+    totals: Totals = {}
     numeric = _binned_columns(profile)
     for (version, bucket), matrix in numeric_groups(conn, rows, [c.spec for c in numeric]):
         assert bucket is not None
@@ -173,6 +84,12 @@ def scan(conn: Connection, profile: Profile, rows: RowSet) -> Deltas:
         for j, column in enumerate(numeric):
             assert column.edges is not None
             out[column.spec.col] = NumericRollup.of(matrix[:, j], column.edges)
+    return deltas, totals
+
+
+def _category_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
+    deltas: Deltas = {}
+    totals: Totals = {}
     categorical = profile.by_kind("categorical")
     for (version, bucket), per_col in category_counts(
         conn, rows, [c.spec for c in categorical]
@@ -185,26 +102,55 @@ def scan(conn: Connection, profile: Profile, rows: RowSet) -> Deltas:
             rollup.add(CategoryRollup(0))  # applies the category cap
             out[col] = rollup
             totals[(version, bucket)] = rollup.n + rollup.n_missing
-    _add_unknown_features(conn, profile, rows, deltas, totals)
-    return deltas
+    return deltas, totals
+
+
+def scan_each(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> list[Deltas]:
+    """The rollups of each set of ``predictions`` rows, per (model version, hour bucket).
+
+    Numeric values, category counts and unknown features are read by separate queries, all
+    row sets' queries at once on ``colscan.SCAN_WORKERS`` connections.
+    """
+    tasks: list[Callable[[Connection], Any]] = []
+    for rows in row_sets:
+        tasks += [
+            partial(_numeric_part, profile, rows),
+            partial(_category_part, profile, rows),
+            partial(unknown_feature_counts, rows=rows),
+        ]
+    results = run_parallel(engine, tasks)
+    out: list[Deltas] = []
+    for i in range(len(row_sets)):
+        (numeric, totals), (categorical, more_totals), unknown = results[3 * i : 3 * i + 3]
+        deltas: Deltas = numeric
+        for key, columns in categorical.items():
+            deltas.setdefault(key, {}).update(columns)
+        _add_unknown_features(profile, deltas, {**totals, **more_totals}, unknown)
+        out.append(deltas)
+    return out
+
+
+def scan(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> Deltas:
+    """``scan_each``, summed."""
+    total: Deltas = {}
+    for deltas in scan_each(engine, profile, row_sets):
+        _merge(total, deltas)
+    return total
 
 
 def _add_unknown_features(
-    conn: Connection,
     profile: Profile,
-    rows: RowSet,
     deltas: Deltas,
     totals: Mapping[tuple[str, datetime], int],
+    unknown: Mapping[Any, Mapping[str | None, int]],
 ) -> None:
     schema_cols = profile.of_role("schema")
-    if not schema_cols or not totals:
+    if not schema_cols:
         return
     col = schema_cols[0].spec.col
-    unknown = unknown_feature_counts(conn, rows)
     for key, total in totals.items():
         names = unknown.get(key, {})
-        with_any = names.get(None, 0)
-        deltas[key][col] = schema_rollup(total, with_any, names)
+        deltas.setdefault(key, {})[col] = schema_rollup(total, names.get(None, 0), names)
 
 
 # --- the watermark and coverage ------------------------------------------------------------
@@ -287,26 +233,27 @@ def refresh(conn: Connection, profile: Profile, scope: Scope, needed_from: datet
     ).one()
     old_mark: datetime | None = state[0]
     new_mark = safe_watermark(conn)
-    deltas: Deltas = {}
     start = floor_to(needed_from, HOUR)
+    row_sets: list[RowSet] = []
     if old_mark is None or state[1] is None:
         covered_from = start
-        _backfill(conn, profile, scope, start, None, new_mark, deltas)
+        row_sets += _backfill(conn, scope, start, None, new_mark)
     else:
         covered_from = state[1]
         new_mark = max(new_mark, old_mark)
         if new_mark > old_mark:
-            rows = RowSet(
-                "predictions",
-                f"{scope.where()} AND p.received_at >= %(w0)s AND p.received_at < %(w1)s "
-                "AND p.ts >= %(since)s",
-                scope.params(w0=old_mark, w1=new_mark, since=covered_from),
+            row_sets.append(
+                RowSet(
+                    "predictions",
+                    f"{scope.where()} AND p.received_at >= %(w0)s AND p.received_at < %(w1)s "
+                    "AND p.ts >= %(since)s",
+                    scope.params(w0=old_mark, w1=new_mark, since=covered_from),
+                )
             )
-            _merge(deltas, scan(conn, profile, rows))
         if start < covered_from:
-            _backfill(conn, profile, scope, start, covered_from, new_mark, deltas)
+            row_sets += _backfill(conn, scope, start, covered_from, new_mark)
             covered_from = start
-    store(conn, profile, deltas)
+    store(conn, profile, scan(conn.engine, profile, row_sets) if row_sets else {})
     conn.execute(
         text("UPDATE drift_profiles SET watermark = :w, covered_from = :c WHERE reference_id = :r"),
         {"w": new_mark, "c": covered_from, "r": profile.reference_id},
@@ -320,16 +267,10 @@ def _merge(into: Deltas, more: Deltas) -> None:
 
 
 def _backfill(
-    conn: Connection,
-    profile: Profile,
-    scope: Scope,
-    start: datetime,
-    end: datetime | None,
-    mark: datetime,
-    deltas: Deltas,
-) -> None:
-    """Scan rows with ``start <= ts < end`` (end None: all later ones) received before ``mark``,
-    one hour per query so neither side holds more than an hour of rows at once."""
+    conn: Connection, scope: Scope, start: datetime, end: datetime | None, mark: datetime
+) -> list[RowSet]:
+    """Rows with ``start <= ts < end`` (end None: all later ones) received before ``mark``, an
+    hour per row set so that no query holds more than an hour of rows at once."""
     with driver(conn).cursor() as cur:
         cur.execute(
             f"SELECT max(p.ts) FROM predictions p WHERE {scope.where()} AND p.ts >= %(start)s",
@@ -337,17 +278,21 @@ def _backfill(
         )
         last = cur.fetchone()[0]  # type: ignore[index]
     if last is None:
-        return
+        return []
     stop = end if end is not None else floor_to(last, HOUR) + timedelta(seconds=HOUR)
-    hour = start
-    while hour < stop:
-        rows = RowSet(
+    hours = int((stop - start).total_seconds() // HOUR)
+    return [
+        RowSet(
             "predictions",
             f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
-            scope.params(a=hour, b=hour + timedelta(seconds=HOUR), mark=mark),
+            scope.params(
+                a=start + timedelta(seconds=HOUR * i),
+                b=start + timedelta(seconds=HOUR * (i + 1)),
+                mark=mark,
+            ),
         )
-        _merge(deltas, scan(conn, profile, rows))
-        hour += timedelta(seconds=HOUR)
+        for i in range(hours)
+    ]
 
 
 # --- stored rows -----------------------------------------------------------------------------
@@ -528,12 +473,17 @@ def window_rollups(
             )
             for row in cur:
                 add_columns(out.setdefault(row[0], {}), {row[3]: _decode(row, columns)})
-    for first, stop, sign in plan.raw:
-        rows = RowSet(
+    raw = [
+        RowSet(
             "predictions",
             f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
             scope.params(a=first, b=stop, mark=coverage.watermark),
         )
-        for (version, _hour), cols in scan(conn, profile, rows).items():
+        for first, stop, _sign in plan.raw
+    ]
+    for (_first, _stop, sign), deltas in zip(
+        plan.raw, scan_each(conn.engine, profile, raw), strict=True
+    ):
+        for (version, _hour), cols in deltas.items():
             add_columns(out.setdefault(version, {}), cols, sign)
     return out

@@ -16,10 +16,11 @@ from monitor.jobs import drift_window
 from monitor.jobs.drift import evaluate_drift
 from monitor.services import Services
 from monitor.stats import drift
+from monitor.storage.bins import NumericRollup
 from monitor.storage.colscan import ColumnSpec, driver
 from monitor.storage.engine import libpq_url
 from monitor.storage.profiles import QUANTILE_BINS, numeric_profile
-from monitor.storage.rollups import NumericRollup, plan_window
+from monitor.storage.rollups import plan_window
 from tests.jobs.drift_data import insert_predictions, make_model, now, set_reference, window
 
 HOUR = timedelta(hours=1)
@@ -229,3 +230,34 @@ def test_wasserstein_from_rollups_is_within_its_bound() -> None:
         exact = drift.wasserstein_normed(ref, cur)
         assert abs(approx - exact) <= bound
         assert abs(approx - exact) < 0.005
+
+
+def test_a_large_reference_is_counted_row_by_row_on_edges_from_a_sample(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.storage import profiles
+
+    monkeypatch.setattr(profiles, "SAMPLE_ROWS", 400)
+    monkeypatch.setattr(profiles, "_CHUNK_BLOCKS", 16)  # several chunks, read in parallel
+    rng = np.random.default_rng(12)
+    num, cat = _data(rng, 5000)
+    model = make_model(services, "m", ["x", "y"], ["c"])
+    ref_id = set_reference(services, model, num, cat)
+    profile = profiles.build_profile(services.engine, ref_id, model.id, model.schema, None, 10)
+    x, y, c = profile.columns[:3]
+    for column, values in ((x, num[:, 0]), (y, num[:, 1])):
+        present = values[~np.isnan(values)]
+        assert column.edges is not None
+        expected = NumericRollup.of(values, column.edges)
+        np.testing.assert_array_equal(column.counts, expected.counts)
+        np.testing.assert_allclose(column.sums, expected.sums, rtol=1e-12)  # type: ignore[arg-type]
+        assert column.n == present.size
+        assert column.n_missing == values.size - present.size
+        assert (column.min, column.max) == (present.min(), present.max())
+        assert column.mean == pytest.approx(present.mean(), rel=1e-12)
+        assert column.std == pytest.approx(present.std(), rel=1e-9)
+        assert column.psi_edges is not None
+        assert column.psi_edges.size == 9
+        assert not column.exact_values
+    assert c.category_map() == {k: float(np.sum(cat[:, 0] == k)) for k in ("a", "b", "c")}
+    assert c.n_missing == int(np.sum(cat[:, 0] == None))  # noqa: E711
