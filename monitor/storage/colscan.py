@@ -58,21 +58,37 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class RowSet:
-    """Which rows: ``table`` with alias p, a WHERE clause over p, its psycopg parameters."""
+    """Which rows: ``table`` with alias p, a WHERE clause over p, its psycopg parameters.
+
+    ``bucket`` says that every row lies in that hour bucket (no per-row bucketing needed);
+    ``sample_percent`` reads that share of the table's blocks (``TABLESAMPLE SYSTEM``).
+    """
 
     table: Literal["predictions", "reference_rows"]
     where: str
     params: Mapping[str, Any]
+    bucket: datetime | None = None
+    sample_percent: float | None = None
 
     @property
     def grouped(self) -> bool:
         return self.table == "predictions"
 
+    def source(self) -> str:
+        if self.sample_percent is None:
+            return f"{self.table} p"
+        return f"{self.table} p TABLESAMPLE SYSTEM ({float(self.sample_percent)!r}) REPEATABLE (0)"
+
     def group_sql(self) -> tuple[str, str]:
         """(version expression, bucket expression)."""
-        if self.grouped:
-            return "p.model_version", _HOUR_BUCKET
-        return "''::text", "NULL::timestamptz"
+        if not self.grouped:
+            return "''::text", "NULL::timestamptz"
+        if self.bucket is not None:
+            return "p.model_version", "%(_bucket)s::timestamptz"
+        return "p.model_version", _HOUR_BUCKET
+
+    def all_params(self) -> dict[str, Any]:
+        return {**self.params, "_bucket": self.bucket}
 
 
 Group = tuple[str, datetime | None]
@@ -109,28 +125,70 @@ def numpy_cursor(conn: Connection) -> psycopg.Cursor[Any]:
     return cur
 
 
-def _numeric_row(specs: Sequence[ColumnSpec]) -> str:
-    cells = ", ".join(f"coalesce({s.sql()}, 'NaN'::float8)" for s in specs)
-    return f"array_send(ARRAY[{cells}]::float8[])"
+def _cell(spec: ColumnSpec) -> str:
+    if spec.kind == "numeric":
+        return f"coalesce({spec.sql()}, 'NaN'::float8)"
+    return f"coalesce(hashtext({spec.sql()})::float8, 'NaN'::float8)"
+
+
+def _leading_features(specs: Sequence[ColumnSpec]) -> int:
+    """How many specs are the numeric features at positions 1, 2, ... (the whole num array)."""
+    k = 0
+    while k < len(specs) and specs[k].role == "feature" and specs[k].kind == "numeric":
+        if specs[k].position != k + 1:
+            break
+        k += 1
+    return k
+
+
+def _row(specs: Sequence[ColumnSpec]) -> str:
+    """One float8[] per row: numeric values, and the 32-bit ``hashtext`` of categorical ones
+    (missing: NaN). When the specs start with the whole ``num`` array, that part of the row is
+    the stored array itself (NULL elements replaced) unless the row's array has another length.
+    """
+    k = _leading_features(specs)
+    rest = [_cell(s) for s in specs[k:]]
+    if k < 2:
+        return f"array_send(ARRAY[{', '.join(_cell(s) for s in specs)}]::float8[])"
+    picked = ", ".join(_cell(s) for s in specs[:k])
+    head = (
+        f"CASE WHEN cardinality(p.num) = {k} THEN array_replace(p.num, NULL, 'NaN'::float8) "
+        f"ELSE ARRAY[{picked}]::float8[] END"
+    )
+    tail = f" || ARRAY[{', '.join(rest)}]::float8[]" if rest else ""
+    return f"array_send({head}{tail})"
 
 
 def numeric_groups(
     conn: Connection, rows: RowSet, specs: Sequence[ColumnSpec]
 ) -> Iterator[tuple[Group, npt.NDArray[np.float64]]]:
-    """Per group, an (n, len(specs)) matrix of the numeric columns, NaN where missing."""
+    """Per group, an (n, len(specs)) matrix of the columns: numeric values, or the hashtext
+    codes of categorical values; NaN where missing."""
     if not specs:
         return
     version, bucket = rows.group_sql()
     group_by = "GROUP BY 1, 2" if rows.grouped else ""
     sql = (
-        f"SELECT {version}, {bucket}, string_agg({_numeric_row(specs)}, ''::bytea) "
-        f"FROM {rows.table} p WHERE {rows.where} {group_by}"
+        f"SELECT {version}, {bucket}, string_agg({_row(specs)}, ''::bytea) "
+        f"FROM {rows.source()} WHERE {rows.where} {group_by}"
     )
     with numpy_cursor(conn) as cur:
-        cur.execute(sql, dict(rows.params))
+        cur.execute(sql, rows.all_params())
         for v, b, data in cur:
             if data is not None:
                 yield (v, b), decode_rows(data, len(specs))
+
+
+def text_hashes(conn: Connection, values: Sequence[str]) -> npt.NDArray[np.int64]:
+    """PostgreSQL's ``hashtext`` of each value, in order."""
+    if not values:
+        return np.empty(0, dtype=np.int64)
+    with driver(conn).cursor() as cur:
+        cur.execute(
+            "SELECT hashtext(x) FROM unnest(%s::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i",
+            (list(values),),
+        )
+        return np.array([r[0] for r in cur], dtype=np.int64)
 
 
 def category_counts(
@@ -146,13 +204,13 @@ def category_counts(
     sets = ", ".join(f"(v, b, {n})" for n in names)
     sql = (
         f"SELECT v, b, {flags}, {', '.join(names)}, count(*) FROM "
-        f"(SELECT {version} AS v, {bucket} AS b, {inner} FROM {rows.table} p "
+        f"(SELECT {version} AS v, {bucket} AS b, {inner} FROM {rows.source()} "
         f"WHERE {rows.where}) s GROUP BY GROUPING SETS ({sets})"
     )
     out: dict[Group, dict[int, dict[str | None, int]]] = {}
     width = len(specs)
     with driver(conn).cursor() as cur:
-        cur.execute(sql, dict(rows.params))
+        cur.execute(sql, rows.all_params())
         for row in cur:
             flag_values = row[2 : 2 + width]
             i = flag_values.index(0)
@@ -166,7 +224,7 @@ def unknown_feature_counts(conn: Connection, rows: RowSet) -> dict[Group, dict[s
     version, bucket = rows.group_sql()
     sql = (
         "SELECT v, b, k, count(*), count(*) FILTER (WHERE o = 1) FROM "
-        f"(SELECT {version} AS v, {bucket} AS b, u.k, u.o FROM predictions p "
+        f"(SELECT {version} AS v, {bucket} AS b, u.k, u.o FROM {rows.source()} "
         "CROSS JOIN LATERAL jsonb_object_keys(p.extra->'unknown_features') "
         f"WITH ORDINALITY AS u(k, o) WHERE {rows.where} "
         "AND jsonb_typeof(p.extra->'unknown_features') = 'object') s "
@@ -174,7 +232,7 @@ def unknown_feature_counts(conn: Connection, rows: RowSet) -> dict[Group, dict[s
     )
     out: dict[Group, dict[str | None, int]] = {}
     with driver(conn).cursor() as cur:
-        cur.execute(sql, dict(rows.params))
+        cur.execute(sql, rows.all_params())
         for v, b, name, keys, first_keys in cur:
             out.setdefault((v, b), {})[name] = int(keys if name is not None else first_keys)
     return out

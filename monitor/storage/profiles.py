@@ -293,54 +293,100 @@ def reference_numbers(
     return [np.ascontiguousarray(matrix[:, j]) for j in range(len(specs))]
 
 
-Binned = tuple[list[NumericRollup], FloatArray, FloatArray]  # rollups, minima, maxima
+CategoryCounts = dict[int, dict[str | None, int]]
 
 
-def _bin_chunk(
-    rows: RowSet, specs: Sequence[ColumnSpec], edges: Sequence[FloatArray], conn: Connection
-) -> Binned:
-    matrix = _matrix(conn, rows, specs)
+@dataclass
+class _Chunk:
+    """One chunk of reference rows: numeric columns binned, categories counted."""
+
+    rollups: list[NumericRollup]
+    low: FloatArray
+    high: FloatArray
+    categories: CategoryCounts
+
+
+def _read_chunk(
+    rows: RowSet,
+    numeric: Sequence[ColumnSpec],
+    edges: Sequence[FloatArray],
+    categorical: Sequence[ColumnSpec],
+    conn: Connection,
+) -> _Chunk:
+    matrix = _matrix(conn, rows, numeric)
+    counts = category_counts(conn, rows, categorical).get(("", None), {})
     rollups = [NumericRollup.of(matrix[:, j], e) for j, e in enumerate(edges)]
     if matrix.shape[0] == 0:
-        return rollups, np.full(len(specs), np.inf), np.full(len(specs), -np.inf)
+        return _Chunk(
+            rollups, np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf), counts
+        )
     with np.errstate(all="ignore"):
-        return rollups, np.fmin.reduce(matrix, axis=0), np.fmax.reduce(matrix, axis=0)
+        low, high = np.fmin.reduce(matrix, axis=0), np.fmax.reduce(matrix, axis=0)
+    return _Chunk(rollups, low, high, counts)
 
 
-def _numeric_profiles(
+def _placed(sample: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray, int]:
+    """(fine edges, PSI edges, distinct values) from a sample of one column."""
+    ordered = np.sort(sample)
+    present = ordered[: int(np.count_nonzero(~np.isnan(ordered)))]
+    if present.size == 0:
+        return np.empty(0), np.empty(0), 0
+    edges, psi = fine_edges(present, psi_bins)
+    return edges, psi, int(np.count_nonzero(present[1:] != present[:-1]) + 1)
+
+
+def _merge_counts(parts: Sequence[CategoryCounts]) -> CategoryCounts:
+    total: CategoryCounts = {}
+    for part in parts:
+        for col, counts in part.items():
+            into = total.setdefault(col, {})
+            for key, n in counts.items():
+                into[key] = into.get(key, 0) + n
+    return total
+
+
+def _sampled_profiles(
     engine: Engine,
     reference_id: int,
-    specs: Sequence[ColumnSpec],
-    sample: FloatArray,
+    specs: tuple[Sequence[ColumnSpec], Sequence[ColumnSpec]],
+    rows: int,
     psi_bins: int,
-    blocks: int,
-) -> list[ColumnProfile]:
-    """Edges from the sample; then every reference row binned on them, chunk by chunk."""
-    placed: list[tuple[FloatArray, FloatArray, int]] = []
-    for j in range(len(specs)):
-        ordered = np.sort(sample[:, j])
-        present = ordered[: int(np.count_nonzero(~np.isnan(ordered)))]
-        if present.size == 0:
-            placed.append((np.empty(0), np.empty(0), 0))
-            continue
-        edges, psi = fine_edges(present, psi_bins)
-        placed.append((edges, psi, int(np.count_nonzero(present[1:] != present[:-1]) + 1)))
-    all_edges = [p[0] for p in placed]
-    parts: list[Binned] = run_parallel(
+) -> tuple[list[ColumnProfile], CategoryCounts]:
+    """Edges from a block sample of about ``SAMPLE_ROWS`` rows; then every row, chunk by chunk
+    on ``colscan.SCAN_WORKERS`` connections, binned on them (and its categories counted)."""
+    numeric, categorical = specs
+    sampled = RowSet(
+        "reference_rows",
+        "p.reference_id = %(r)s",
+        {"r": reference_id},
+        sample_percent=min(100.0, 100.0 * SAMPLE_ROWS / rows),
+    )
+    with engine.connect() as conn:
+        sample = _matrix(conn, sampled, numeric)
+        if sample.shape[0] < min(rows, SAMPLE_ROWS) // 10:  # the sampled blocks missed it
+            share = {"r": reference_id, "share": SAMPLE_ROWS / rows}
+            rows_sample = RowSet(
+                "reference_rows", "p.reference_id = %(r)s AND random() < %(share)s", share
+            )
+            sample = _matrix(conn, rows_sample, numeric)
+        blocks = _blocks(conn)
+    placed = [_placed(sample[:, j], psi_bins) for j in range(len(numeric))]
+    edges = [p[0] for p in placed]
+    chunks: list[_Chunk] = run_parallel(
         engine,
-        [partial(_bin_chunk, rows, specs, all_edges) for rows in _chunks(reference_id, blocks)],
+        [
+            partial(_read_chunk, rows, numeric, edges, categorical)
+            for rows in _chunks(reference_id, blocks)
+        ],
     )
     out = []
-    for j, spec in enumerate(specs):
-        total = NumericRollup.empty(all_edges[j].size + 1)
-        for rollups, _, _ in parts:
-            total.add(rollups[j])
-        low = float(min(p[1][j] for p in parts))
-        high = float(max(p[2][j] for p in parts))
-        out.append(
-            _numeric_column(spec, all_edges[j], placed[j][1], total, (low, high), placed[j][2])
-        )
-    return out
+    for j, spec in enumerate(numeric):
+        total = NumericRollup.empty(edges[j].size + 1)
+        for chunk in chunks:
+            total.add(chunk.rollups[j])
+        extremes = (float(min(c.low[j] for c in chunks)), float(max(c.high[j] for c in chunks)))
+        out.append(_numeric_column(spec, edges[j], placed[j][1], total, extremes, placed[j][2]))
+    return out, _merge_counts([c.categories for c in chunks])
 
 
 def build_profile(
@@ -353,9 +399,9 @@ def build_profile(
 ) -> Profile:
     """Compute the profile of a reference set (not stored; see ``store_profile``).
 
-    A reference of at most ``SAMPLE_ROWS`` rows is read once and profiled exactly. A larger one
-    is read twice: a random sample places the edges, then every row is counted on them (in
-    chunks, on ``colscan.SCAN_WORKERS`` connections) - memory stays bounded by the chunk size.
+    A reference of at most ``SAMPLE_ROWS`` rows is read once and profiled on edges from all its
+    values. A larger one is read twice: a sample of table blocks places the edges, then every
+    row is counted on them in chunks, so memory stays bounded by the chunk size.
     """
     with engine.connect() as conn:
         specs = column_specs(conn, schema, reference_id, prediction_kind)
@@ -365,28 +411,26 @@ def build_profile(
                 {"r": reference_id},
             ).scalar_one()
         )
-        blocks = _blocks(conn)
     numeric = [s for s in specs if s.kind == "numeric"]
     categorical = [s for s in specs if s.kind == "categorical" and s.role != "schema"]
-    share = min(1.0, SAMPLE_ROWS / max(rows, 1))
-    where = "p.reference_id = %(r)s" + (" AND random() < %(share)s" if share < 1 else "")
-    sampled = RowSet("reference_rows", where, {"r": reference_id, "share": share})
-    everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
-    tasks: list[Callable[[Connection], Any]] = [
-        partial(_matrix, rows=sampled, specs=numeric),
-        partial(category_counts, rows=everything, specs=categorical),
-    ]
-    sample, counts = run_parallel(engine, tasks)
     columns: dict[int, ColumnProfile] = {}
-    if share >= 1:
+    if rows > SAMPLE_ROWS and numeric:
+        profiled, counts = _sampled_profiles(
+            engine, reference_id, (numeric, categorical), rows, psi_bins
+        )
+        columns |= {c.spec.col: c for c in profiled}
+    else:
+        everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
+        tasks: list[Callable[[Connection], Any]] = [
+            partial(_matrix, rows=everything, specs=numeric),
+            partial(category_counts, rows=everything, specs=categorical),
+        ]
+        matrix, by_group = run_parallel(engine, tasks)
+        counts = by_group.get(("", None), {})
         for j, spec in enumerate(numeric):
-            columns[spec.col] = numeric_profile(spec, sample[:, j], psi_bins)
-    elif numeric:
-        for column in _numeric_profiles(engine, reference_id, numeric, sample, psi_bins, blocks):
-            columns[column.spec.col] = column
-    by_col = counts.get(("", None), {})
+            columns[spec.col] = numeric_profile(spec, matrix[:, j], psi_bins)
     for spec in categorical:
-        columns[spec.col] = categorical_profile(spec, by_col.get(spec.col, {}))
+        columns[spec.col] = categorical_profile(spec, counts.get(spec.col, {}))
     for spec in specs:
         if spec.role == "schema":
             columns[spec.col] = ColumnProfile(spec, 0, rows, 0)

@@ -48,6 +48,7 @@ from monitor.storage.colscan import (
     numeric_groups,
     numpy_cursor,
     run_parallel,
+    text_hashes,
     unknown_feature_counts,
 )
 from monitor.storage.pgbinary import float8_array, int4_array, int8_array
@@ -66,66 +67,97 @@ _YOUNG_TRANSACTION_SECONDS = 60
 # --- scanning raw rows into deltas ----------------------------------------------------------
 
 
-def _binned_columns(profile: Profile) -> list[ColumnProfile]:
-    return [c for c in profile.by_kind("numeric") if c.edges is not None]
+def _row_columns(profile: Profile) -> list[ColumnProfile]:
+    """The columns a scan reads per row: the numeric features first, in ``num`` order (so the
+    stored array is sent as it is), then other numeric columns, then the categorical ones."""
+    numeric = [c for c in profile.by_kind("numeric") if c.edges is not None]
+    features = sorted(
+        (c for c in numeric if c.spec.role == "feature"), key=lambda c: c.spec.position or 0
+    )
+    others = [c for c in numeric if c.spec.role != "feature"]
+    return [*features, *others, *profile.by_kind("categorical")]
 
 
 Totals = dict[tuple[str, datetime], int]
 
 
-def _numeric_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
+def _hashed(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup, int]:
+    """Counts of the categories named in ``known`` (hashtext -> name), and how many values
+    had another hash (new categories: named by a second query)."""
+    present = codes[~np.isnan(codes)].astype(np.int64)
+    hashes, counts = np.unique(present, return_counts=True)
+    named: dict[str, int] = {}
+    unknown = 0
+    for h, n in zip(hashes.tolist(), counts.tolist(), strict=True):
+        name = known.get(h)
+        if name is None:
+            unknown += n
+        else:
+            named[name] = n
+    return CategoryRollup(int(codes.size - present.size), named), unknown
+
+
+def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
+    """Numeric columns binned and categorical ones counted, from one read of each row."""
+    columns = _row_columns(profile)
+    known = {
+        c.spec.col: dict(zip(text_hashes(conn, c.categories).tolist(), c.categories, strict=True))
+        for c in columns
+        if not c.numeric
+    }
     deltas: Deltas = {}
     totals: Totals = {}
-    numeric = _binned_columns(profile)
-    for (version, bucket), matrix in numeric_groups(conn, rows, [c.spec for c in numeric]):
+    new_in: set[int] = set()
+    for (version, bucket), matrix in numeric_groups(conn, rows, [c.spec for c in columns]):
         assert bucket is not None
         out = deltas.setdefault((version, bucket), {})
         totals[(version, bucket)] = matrix.shape[0]
-        for j, column in enumerate(numeric):
-            assert column.edges is not None
-            out[column.spec.col] = NumericRollup.of(matrix[:, j], column.edges)
+        for j, column in enumerate(columns):
+            col = column.spec.col
+            if column.edges is not None and column.numeric:
+                out[col] = NumericRollup.of(matrix[:, j], column.edges)
+            else:
+                out[col], unknown = _hashed(matrix[:, j], known[col])
+                if unknown:
+                    new_in.add(col)
+    if new_in:
+        _name_new_categories(conn, rows, [c for c in columns if c.spec.col in new_in], deltas)
     return deltas, totals
 
 
-def _category_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
-    deltas: Deltas = {}
-    totals: Totals = {}
-    categorical = profile.by_kind("categorical")
-    for (version, bucket), per_col in category_counts(
-        conn, rows, [c.spec for c in categorical]
-    ).items():
-        assert bucket is not None
-        out = deltas.setdefault((version, bucket), {})
-        for col, counts in per_col.items():
-            present = {k: v for k, v in counts.items() if k is not None}
-            rollup = CategoryRollup(counts.get(None, 0), present)
-            rollup.add(CategoryRollup(0))  # applies the category cap
-            out[col] = rollup
-            totals[(version, bucket)] = rollup.n + rollup.n_missing
-    return deltas, totals
+def _name_new_categories(
+    conn: Connection, rows: RowSet, columns: Sequence[ColumnProfile], deltas: Deltas
+) -> None:
+    """Count, by name, the values of ``columns`` that the reference profile does not name."""
+    params = dict(rows.params)
+    tests = []
+    for c in columns:
+        params[f"known_{c.spec.col}"] = list(c.categories)
+        tests.append(f"NOT ({c.spec.sql()} = ANY(%(known_{c.spec.col})s::text[]))")
+    unnamed = RowSet(rows.table, f"{rows.where} AND ({' OR '.join(tests)})", params, rows.bucket)
+    for key, per_col in category_counts(conn, unnamed, [c.spec for c in columns]).items():
+        for c in columns:
+            kept = set(c.categories)
+            rollup = deltas[(key[0], key[1])][c.spec.col]  # type: ignore[index]
+            assert isinstance(rollup, CategoryRollup)
+            new = {k: v for k, v in per_col.get(c.spec.col, {}).items() if k and k not in kept}
+            rollup.add(CategoryRollup(0, new))
 
 
 def scan_each(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> list[Deltas]:
     """The rollups of each set of ``predictions`` rows, per (model version, hour bucket).
 
-    Numeric values, category counts and unknown features are read by separate queries, all
-    row sets' queries at once on ``colscan.SCAN_WORKERS`` connections.
+    Two queries per row set (the columns; unknown features), all of them at once on
+    ``colscan.SCAN_WORKERS`` connections.
     """
     tasks: list[Callable[[Connection], Any]] = []
     for rows in row_sets:
-        tasks += [
-            partial(_numeric_part, profile, rows),
-            partial(_category_part, profile, rows),
-            partial(unknown_feature_counts, rows=rows),
-        ]
+        tasks += [partial(_row_part, profile, rows), partial(unknown_feature_counts, rows=rows)]
     results = run_parallel(engine, tasks)
     out: list[Deltas] = []
     for i in range(len(row_sets)):
-        (numeric, totals), (categorical, more_totals), unknown = results[3 * i : 3 * i + 3]
-        deltas: Deltas = numeric
-        for key, columns in categorical.items():
-            deltas.setdefault(key, {}).update(columns)
-        _add_unknown_features(profile, deltas, {**totals, **more_totals}, unknown)
+        (deltas, totals), unknown = results[2 * i : 2 * i + 2]
+        _add_unknown_features(profile, deltas, totals, unknown)
         out.append(deltas)
     return out
 
