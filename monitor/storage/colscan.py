@@ -126,6 +126,8 @@ def numpy_cursor(conn: Connection) -> psycopg.Cursor[Any]:
 
 
 def _cell(spec: ColumnSpec) -> str:
+    if spec.role == "schema":  # 1 if the row carries unknown features (predictions only)
+        return "CASE WHEN p.extra ? 'unknown_features' THEN 1::float8 ELSE 0::float8 END"
     if spec.kind == "numeric":
         return f"coalesce({spec.sql()}, 'NaN'::float8)"
     return f"coalesce(hashtext({spec.sql()})::float8, 'NaN'::float8)"

@@ -298,31 +298,24 @@ CategoryCounts = dict[int, dict[str | None, int]]
 
 @dataclass
 class _Chunk:
-    """One chunk of reference rows: numeric columns binned, categories counted."""
+    """One chunk of reference rows, its numeric columns binned."""
 
     rollups: list[NumericRollup]
     low: FloatArray
     high: FloatArray
-    categories: CategoryCounts
 
 
 def _read_chunk(
-    rows: RowSet,
-    numeric: Sequence[ColumnSpec],
-    edges: Sequence[FloatArray],
-    categorical: Sequence[ColumnSpec],
-    conn: Connection,
+    rows: RowSet, numeric: Sequence[ColumnSpec], edges: Sequence[FloatArray], conn: Connection
 ) -> _Chunk:
     matrix = _matrix(conn, rows, numeric)
-    counts = category_counts(conn, rows, categorical).get(("", None), {})
     rollups = [NumericRollup.of(matrix[:, j], e) for j, e in enumerate(edges)]
     if matrix.shape[0] == 0:
-        return _Chunk(
-            rollups, np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf), counts
-        )
+        nothing = np.full(len(numeric), np.inf)
+        return _Chunk(rollups, nothing, -nothing)
     with np.errstate(all="ignore"):
         low, high = np.fmin.reduce(matrix, axis=0), np.fmax.reduce(matrix, axis=0)
-    return _Chunk(rollups, low, high, counts)
+    return _Chunk(rollups, low, high)
 
 
 def _placed(sample: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray, int]:
@@ -333,16 +326,6 @@ def _placed(sample: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray, 
         return np.empty(0), np.empty(0), 0
     edges, psi = fine_edges(present, psi_bins)
     return edges, psi, int(np.count_nonzero(present[1:] != present[:-1]) + 1)
-
-
-def _merge_counts(parts: Sequence[CategoryCounts]) -> CategoryCounts:
-    total: CategoryCounts = {}
-    for part in parts:
-        for col, counts in part.items():
-            into = total.setdefault(col, {})
-            for key, n in counts.items():
-                into[key] = into.get(key, 0) + n
-    return total
 
 
 def _sampled_profiles(
@@ -372,13 +355,12 @@ def _sampled_profiles(
         blocks = _blocks(conn)
     placed = [_placed(sample[:, j], psi_bins) for j in range(len(numeric))]
     edges = [p[0] for p in placed]
-    chunks: list[_Chunk] = run_parallel(
-        engine,
-        [
-            partial(_read_chunk, rows, numeric, edges, categorical)
-            for rows in _chunks(reference_id, blocks)
-        ],
-    )
+    everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
+    tasks: list[Callable[[Connection], Any]] = [  # the long one first, the chunks beside it
+        partial(category_counts, rows=everything, specs=categorical),
+        *(partial(_read_chunk, rows, numeric, edges) for rows in _chunks(reference_id, blocks)),
+    ]
+    counts, *chunks = run_parallel(engine, tasks)
     out = []
     for j, spec in enumerate(numeric):
         total = NumericRollup.empty(edges[j].size + 1)
@@ -386,7 +368,7 @@ def _sampled_profiles(
             total.add(chunk.rollups[j])
         extremes = (float(min(c.low[j] for c in chunks)), float(max(c.high[j] for c in chunks)))
         out.append(_numeric_column(spec, edges[j], placed[j][1], total, extremes, placed[j][2]))
-    return out, _merge_counts([c.categories for c in chunks])
+    return out, counts.get(("", None), {})
 
 
 def build_profile(

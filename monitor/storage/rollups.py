@@ -20,7 +20,7 @@ neither double-count nor see half an update, and a failed run leaves nothing beh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -75,7 +75,7 @@ def _row_columns(profile: Profile) -> list[ColumnProfile]:
         (c for c in numeric if c.spec.role == "feature"), key=lambda c: c.spec.position or 0
     )
     others = [c for c in numeric if c.spec.role != "feature"]
-    return [*features, *others, *profile.by_kind("categorical")]
+    return [*features, *others, *profile.by_kind("categorical"), *profile.of_role("schema")]
 
 
 Totals = dict[tuple[str, datetime], int]
@@ -103,8 +103,9 @@ def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas,
     known = {
         c.spec.col: dict(zip(text_hashes(conn, c.categories).tolist(), c.categories, strict=True))
         for c in columns
-        if not c.numeric
+        if not c.numeric and c.spec.role != "schema"
     }
+    flagged: dict[tuple[str, datetime], int] = {}
     deltas: Deltas = {}
     totals: Totals = {}
     new_in: set[int] = set()
@@ -114,7 +115,9 @@ def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas,
         totals[(version, bucket)] = matrix.shape[0]
         for j, column in enumerate(columns):
             col = column.spec.col
-            if column.edges is not None and column.numeric:
+            if column.spec.role == "schema":
+                flagged[(version, bucket)] = int(np.count_nonzero(matrix[:, j]))
+            elif column.edges is not None and column.numeric:
                 out[col] = NumericRollup.of(matrix[:, j], column.edges)
             else:
                 out[col], unknown = _hashed(matrix[:, j], known[col])
@@ -122,6 +125,9 @@ def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas,
                     new_in.add(col)
     if new_in:
         _name_new_categories(conn, rows, [c for c in columns if c.spec.col in new_in], deltas)
+    if flagged:
+        names = unknown_feature_counts(conn, rows) if any(flagged.values()) else {}
+        _add_unknown_features(profile, deltas, totals, names)
     return deltas, totals
 
 
@@ -147,19 +153,11 @@ def _name_new_categories(
 def scan_each(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> list[Deltas]:
     """The rollups of each set of ``predictions`` rows, per (model version, hour bucket).
 
-    Two queries per row set (the columns; unknown features), all of them at once on
-    ``colscan.SCAN_WORKERS`` connections.
+    One query per row set (plus one naming new categories or unknown features, when there are
+    any), all at once on ``colscan.SCAN_WORKERS`` connections.
     """
-    tasks: list[Callable[[Connection], Any]] = []
-    for rows in row_sets:
-        tasks += [partial(_row_part, profile, rows), partial(unknown_feature_counts, rows=rows)]
-    results = run_parallel(engine, tasks)
-    out: list[Deltas] = []
-    for i in range(len(row_sets)):
-        (deltas, totals), unknown = results[2 * i : 2 * i + 2]
-        _add_unknown_features(profile, deltas, totals, unknown)
-        out.append(deltas)
-    return out
+    tasks = [partial(_row_part, profile, rows) for rows in row_sets]
+    return [deltas for deltas, _ in run_parallel(engine, tasks)]
 
 
 def scan(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> Deltas:
@@ -233,6 +231,7 @@ def safe_watermark(conn: Connection) -> datetime:
         text(
             "SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' "
             "AND xact_start IS NOT NULL AND (backend_xid IS NOT NULL "
             "OR xact_start > clock_timestamp() - make_interval(secs => :young))))"
         ),
