@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from monitor.ingest.schema import FeatureSchema
-from monitor.storage.arrays import EncodedArray, encode_float8_rows, encode_text_row
+from monitor.storage.arrays import (
+    EncodedArray,
+    encode_float8_rows,
+    encode_text_row,
+    encode_text_rows,
+)
 
 _NUMERIC_TYPES = frozenset({int, float, type(None)})
 _TEXT_TYPES = frozenset({str, type(None)})
@@ -67,7 +72,7 @@ def encode_regular(
         columns = _categorical(features, list(schema.cat_index), max_length)
         if columns is None:
             return None
-        cat = [encode_text_row(values) for values in zip(*columns, strict=True)]
+        cat = list(encode_text_rows(zip(*columns, strict=True)))
     return num, cat
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.errors import Problem
 from monitor.ingest.columns import encode_lists, encode_regular
+from monitor.ingest.fields import FieldChecker
 from monitor.ingest.names import feature_name_problem, label_value_problem, model_name_problem
 from monitor.ingest.schema import FeatureSchema
 
@@ -78,7 +79,8 @@ def group_by_model(
             problems.append(Problem("record must be a JSON object", index=index))
             continue
         model = record.get("model")
-        bad = "is required" if model is None else model_name_problem(model)
+        known = type(model) is str and model in batches
+        bad = None if known else "is required" if model is None else model_name_problem(model)
         if bad:
             problems.append(Problem(bad, index=index, field="model"))
         features = record.get("features")
@@ -95,7 +97,8 @@ def group_by_model(
             )
         if bad or not isinstance(features, dict):
             continue
-        batch = batches.setdefault(str(model), ModelBatch(str(model)))
+        name = str(model)
+        batch = batches[name] if known else batches.setdefault(name, ModelBatch(name))
         batch.indexes.append(index)
         batch.records.append(record)
     return batches, problems
@@ -390,9 +393,20 @@ def typed_rows(
 ) -> tuple[list[Row], list[Problem]]:
     """Check a model's records; rows carry their feature arrays already in COPY's binary form."""
     checker = RecordChecker(model_id, schema, limits, now, reject_unknown)
-    rows: list[Row] = []
     problems: list[Problem] = []
     fast = encode_regular(batch.features(), schema, limits.max_string_length)
+    if fast is not None:
+        regular = FieldChecker(
+            KNOWN_FIELDS,
+            MAX_ID_LENGTH,
+            limits.max_string_length,
+            now,
+            checker.oldest,
+            checker.newest,
+        ).rows(model_id, batch.records, *fast)
+        if regular is not None:
+            return regular, problems
+    rows: list[Row] = []
     for pos, (index, record) in enumerate(zip(batch.indexes, batch.records, strict=True)):
         cells = (fast[0][pos], fast[1][pos]) if fast else None
         row = checker.row(index, record, problems, cells)

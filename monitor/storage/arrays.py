@@ -12,7 +12,7 @@ then per element a 4-byte length (-1 for NULL) and the element's binary value.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,29 @@ def encode_text_row(values: Sequence[str | None]) -> EncodedTextArray:
             parts.append(_LENGTH.pack(len(data)))
             parts.append(data)
     return EncodedTextArray(b"".join(parts))
+
+
+class _TextCells(dict[str | None, bytes]):
+    """Each distinct value's element bytes (length + UTF-8), encoded on first use."""
+
+    def __missing__(self, value: str | None) -> bytes:
+        if value is None:
+            return _NULL
+        data = value.encode()
+        cell = self[value] = _LENGTH.pack(len(data)) + data
+        return cell
+
+
+def encode_text_rows(rows: Iterable[Sequence[str | None]]) -> list[EncodedTextArray]:
+    """Many ``text[]`` values; categorical values repeat, so each is encoded once."""
+    cells = _TextCells()
+    headers: dict[tuple[int, bool], bytes] = {}
+    out: list[EncodedTextArray] = []
+    for values in rows:
+        shape = (len(values), None in values)
+        header = headers.get(shape) or headers.setdefault(shape, _header(TEXT_OID, *shape))
+        out.append(EncodedTextArray(header + b"".join(map(cells.__getitem__, values))))
+    return out
 
 
 class _PassThroughArrayDumper(Dumper):
