@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -9,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from monitor.api.deps import read_body, require_writer, services
 from monitor.ingest.decode import decode_batch
+from monitor.ingest.service import IngestResult, IngestService
 
 router = APIRouter(prefix="/v1", tags=["ingest"], dependencies=[Depends(require_writer)])
 
@@ -28,29 +30,28 @@ _BATCH_BODY = {
 }
 
 
+async def _ingest(
+    request: Request, key: str, store: Callable[[IngestService, list[Any]], IngestResult]
+) -> dict[str, Any]:
+    """Read the body here; decode, check and store it in a worker thread."""
+    svc = services(request)
+    body = await read_body(request, svc.settings.max_body_bytes)
+    content_type = request.headers.get("content-type")
+
+    def work() -> dict[str, Any]:
+        return store(svc.ingest, decode_batch(body, content_type, key)).as_body()
+
+    return await run_in_threadpool(work)
+
+
 @router.post("/predictions", openapi_extra=_BATCH_BODY, summary="Store a batch of prediction logs")
 async def post_predictions(request: Request) -> dict[str, Any]:
     """All records are checked first; one bad record rejects the batch (422, every bad record
     named) and nothing is stored. A resent ``prediction_id`` is stored once."""
-    svc = services(request)
-    body = await read_body(request, svc.settings.max_body_bytes)
-    content_type = request.headers.get("content-type")
-
-    def work() -> dict[str, Any]:
-        records = decode_batch(body, content_type, "predictions")
-        return svc.ingest.predictions(records).as_body()
-
-    return await run_in_threadpool(work)
+    return await _ingest(request, "predictions", IngestService.predictions)
 
 
 @router.post("/labels", summary="Store delayed ground truth, joined by prediction_id")
 async def post_labels(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    body = await read_body(request, svc.settings.max_body_bytes)
-    content_type = request.headers.get("content-type")
-
-    def work() -> dict[str, Any]:
-        records = decode_batch(body, content_type, "labels")
-        return svc.ingest.labels(records).as_body()
-
-    return await run_in_threadpool(work)
+    """Labels are upserted by (model, prediction_id): the last one sent wins."""
+    return await _ingest(request, "labels", IngestService.labels)
