@@ -269,6 +269,12 @@ def arrive(url: str, rows: int, now: datetime, seed: int) -> None:
 
 
 def _peak_rss() -> int:
+    """This process's peak RSS. Not ``ru_maxrss``: Linux carries that across exec, so a child
+    would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

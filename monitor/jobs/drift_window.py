@@ -120,6 +120,22 @@ def read_windows(
     return out
 
 
+def ensure_profiles(services: Services, model: ModelRecord) -> list[int]:
+    """Build (if missing) the profiles of the model's active reference sets, now.
+
+    The drift job does this on first use; calling it right after a reference becomes active
+    moves that one-off cost out of the next scheduled run. Returns the reference ids.
+    """
+    settings = DriftSettings.model_validate(model.config.get("drift") or {})
+    with services.engine.begin() as conn:
+        scopes = _scopes(model.id, _references(conn, model.id))
+    for reference_id, _scope in scopes:
+        with services.engine.begin() as conn:
+            rollups.lock(conn, reference_id)
+            _profile(conn, model, reference_id, settings)
+    return [reference_id for reference_id, _ in scopes]
+
+
 def _profile(
     conn: Connection, model: ModelRecord, reference_id: int, settings: DriftSettings
 ) -> Profile:

@@ -52,7 +52,7 @@ PROFILE_VERSION = 2
 SAMPLE_ROWS = 100_000
 """Reference rows (a uniform random sample) that place the fine and PSI edges of a larger
 reference; every reference row is then counted on them."""
-_CHUNK_BLOCKS = 2048  # reference rows read per query: ~60k rows, ~13 MB
+_CHUNK_BLOCKS = 1024  # reference rows read per query: ~30k rows, ~6 MB
 
 
 def signature(psi_bins: int) -> str:

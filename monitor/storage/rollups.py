@@ -97,14 +97,17 @@ def _hashed(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup
     return CategoryRollup(int(codes.size - present.size), named), unknown
 
 
+def _known_hashes(conn: Connection, columns: Sequence[ColumnProfile]) -> dict[int, dict[int, str]]:
+    """Per categorical column, hashtext -> name of the categories its profile names."""
+    names = [name for c in columns for name in c.categories]
+    hashes = iter(text_hashes(conn, names).tolist())
+    return {c.spec.col: {next(hashes): name for name in c.categories} for c in columns}
+
+
 def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
     """Numeric columns binned and categorical ones counted, from one read of each row."""
     columns = _row_columns(profile)
-    known = {
-        c.spec.col: dict(zip(text_hashes(conn, c.categories).tolist(), c.categories, strict=True))
-        for c in columns
-        if not c.numeric and c.spec.role != "schema"
-    }
+    known = _known_hashes(conn, [c for c in columns if not c.numeric and c.spec.role != "schema"])
     flagged: dict[tuple[str, datetime], int] = {}
     deltas: Deltas = {}
     totals: Totals = {}
