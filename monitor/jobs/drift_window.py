@@ -24,14 +24,8 @@ from monitor.storage import rollups
 from monitor.storage.bins import CategoryRollup, Columns, NumericRollup
 from monitor.storage.colscan import DAY, RowSet, driver, numeric_groups
 from monitor.storage.models import ModelRecord
-from monitor.storage.profiles import (
-    Profile,
-    build_profile,
-    load_profile,
-    reference_numbers,
-    signature,
-    store_profile,
-)
+from monitor.storage.profile_build import build_profile, reference_numbers
+from monitor.storage.profiles import Profile, load_profile, signature, store_profile
 from monitor.storage.rollups import Scope
 
 EXACT_MAX_ROWS = 10_000
@@ -109,8 +103,8 @@ def read_windows(
             plan = rollups.plan_window(window.start, window.end, now)
             per_version = rollups.window_rollups(conn, profile, scope, plan, coverage)
             for version, columns in sorted(per_version.items()):
-                if rows_of(columns) == 0:
-                    continue
+                if rows_of(columns) == 0 or version in scope.excluded:
+                    continue  # (a version that got its own reference since these rows came)
                 current = CurrentWindow(profile, version, columns, None, None)
                 if samples:
                     version_scope = Scope(model.id, version)

@@ -23,12 +23,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from monitor.storage.bins import (
     CategoryRollup,
@@ -37,22 +36,17 @@ from monitor.storage.bins import (
     Deltas,
     NumericRollup,
     add_columns,
-    schema_rollup,
 )
 from monitor.storage.colscan import (
     DAY,
     HOUR,
     RowSet,
-    category_counts,
     driver,
-    numeric_groups,
     numpy_cursor,
-    run_parallel,
-    text_hashes,
-    unknown_feature_counts,
 )
 from monitor.storage.pgbinary import float8_array, int4_array, int8_array
 from monitor.storage.profiles import ColumnProfile, Profile
+from monitor.storage.rowscan import scan, scan_each
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -62,128 +56,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the origin of date_bin in colscan
 # A transaction this recent may not have written yet but still will (with its start time as
 # received_at); older ones only count once they hold a transaction id (have written).
 _YOUNG_TRANSACTION_SECONDS = 60
-
-
-# --- scanning raw rows into deltas ----------------------------------------------------------
-
-
-def _row_columns(profile: Profile) -> list[ColumnProfile]:
-    """The columns a scan reads per row: the numeric features first, in ``num`` order (so the
-    stored array is sent as it is), then other numeric columns, then the categorical ones."""
-    numeric = [c for c in profile.by_kind("numeric") if c.edges is not None]
-    features = sorted(
-        (c for c in numeric if c.spec.role == "feature"), key=lambda c: c.spec.position or 0
-    )
-    others = [c for c in numeric if c.spec.role != "feature"]
-    return [*features, *others, *profile.by_kind("categorical"), *profile.of_role("schema")]
-
-
-Totals = dict[tuple[str, datetime], int]
-
-
-def _hashed(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup, int]:
-    """Counts of the categories named in ``known`` (hashtext -> name), and how many values
-    had another hash (new categories: named by a second query)."""
-    present = codes[~np.isnan(codes)].astype(np.int64)
-    hashes, counts = np.unique(present, return_counts=True)
-    named: dict[str, int] = {}
-    unknown = 0
-    for h, n in zip(hashes.tolist(), counts.tolist(), strict=True):
-        name = known.get(h)
-        if name is None:
-            unknown += n
-        else:
-            named[name] = n
-    return CategoryRollup(int(codes.size - present.size), named), unknown
-
-
-def _known_hashes(conn: Connection, columns: Sequence[ColumnProfile]) -> dict[int, dict[int, str]]:
-    """Per categorical column, hashtext -> name of the categories its profile names."""
-    names = [name for c in columns for name in c.categories]
-    hashes = iter(text_hashes(conn, names).tolist())
-    return {c.spec.col: {next(hashes): name for name in c.categories} for c in columns}
-
-
-def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
-    """Numeric columns binned and categorical ones counted, from one read of each row."""
-    columns = _row_columns(profile)
-    known = _known_hashes(conn, [c for c in columns if not c.numeric and c.spec.role != "schema"])
-    flagged: dict[tuple[str, datetime], int] = {}
-    deltas: Deltas = {}
-    totals: Totals = {}
-    new_in: set[int] = set()
-    for (version, bucket), matrix in numeric_groups(conn, rows, [c.spec for c in columns]):
-        assert bucket is not None
-        out = deltas.setdefault((version, bucket), {})
-        totals[(version, bucket)] = matrix.shape[0]
-        for j, column in enumerate(columns):
-            col = column.spec.col
-            if column.spec.role == "schema":
-                flagged[(version, bucket)] = int(np.count_nonzero(matrix[:, j]))
-            elif column.edges is not None and column.numeric:
-                out[col] = NumericRollup.of(matrix[:, j], column.edges)
-            else:
-                out[col], unknown = _hashed(matrix[:, j], known[col])
-                if unknown:
-                    new_in.add(col)
-    if new_in:
-        _name_new_categories(conn, rows, [c for c in columns if c.spec.col in new_in], deltas)
-    if flagged:
-        names = unknown_feature_counts(conn, rows) if any(flagged.values()) else {}
-        _add_unknown_features(profile, deltas, totals, names)
-    return deltas, totals
-
-
-def _name_new_categories(
-    conn: Connection, rows: RowSet, columns: Sequence[ColumnProfile], deltas: Deltas
-) -> None:
-    """Count, by name, the values of ``columns`` that the reference profile does not name."""
-    params = dict(rows.params)
-    tests = []
-    for c in columns:
-        params[f"known_{c.spec.col}"] = list(c.categories)
-        tests.append(f"NOT ({c.spec.sql()} = ANY(%(known_{c.spec.col})s::text[]))")
-    unnamed = RowSet(rows.table, f"{rows.where} AND ({' OR '.join(tests)})", params, rows.bucket)
-    for key, per_col in category_counts(conn, unnamed, [c.spec for c in columns]).items():
-        for c in columns:
-            kept = set(c.categories)
-            rollup = deltas[(key[0], key[1])][c.spec.col]  # type: ignore[index]
-            assert isinstance(rollup, CategoryRollup)
-            new = {k: v for k, v in per_col.get(c.spec.col, {}).items() if k and k not in kept}
-            rollup.add(CategoryRollup(0, new))
-
-
-def scan_each(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> list[Deltas]:
-    """The rollups of each set of ``predictions`` rows, per (model version, hour bucket).
-
-    One query per row set (plus one naming new categories or unknown features, when there are
-    any), all at once on ``colscan.SCAN_WORKERS`` connections.
-    """
-    tasks = [partial(_row_part, profile, rows) for rows in row_sets]
-    return [deltas for deltas, _ in run_parallel(engine, tasks)]
-
-
-def scan(engine: Engine, profile: Profile, row_sets: Sequence[RowSet]) -> Deltas:
-    """``scan_each``, summed."""
-    total: Deltas = {}
-    for deltas in scan_each(engine, profile, row_sets):
-        _merge(total, deltas)
-    return total
-
-
-def _add_unknown_features(
-    profile: Profile,
-    deltas: Deltas,
-    totals: Mapping[tuple[str, datetime], int],
-    unknown: Mapping[Any, Mapping[str | None, int]],
-) -> None:
-    schema_cols = profile.of_role("schema")
-    if not schema_cols:
-        return
-    col = schema_cols[0].spec.col
-    for key, total in totals.items():
-        names = unknown.get(key, {})
-        deltas.setdefault(key, {})[col] = schema_rollup(total, names.get(None, 0), names)
 
 
 # --- the watermark and coverage ------------------------------------------------------------
@@ -293,11 +165,6 @@ def refresh(conn: Connection, profile: Profile, scope: Scope, needed_from: datet
         {"w": new_mark, "c": covered_from, "r": profile.reference_id},
     )
     return Coverage(new_mark, covered_from)
-
-
-def _merge(into: Deltas, more: Deltas) -> None:
-    for key, columns in more.items():
-        add_columns(into.setdefault(key, {}), columns)
 
 
 def _backfill(

@@ -235,15 +235,15 @@ def test_wasserstein_from_rollups_is_within_its_bound() -> None:
 def test_a_large_reference_is_counted_row_by_row_on_edges_from_a_sample(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor.storage import profiles
+    from monitor.storage import profile_build
 
-    monkeypatch.setattr(profiles, "SAMPLE_ROWS", 400)
-    monkeypatch.setattr(profiles, "_CHUNK_BLOCKS", 16)  # several chunks, read in parallel
+    monkeypatch.setattr(profile_build, "SAMPLE_ROWS", 400)
+    monkeypatch.setattr(profile_build, "CHUNK_BLOCKS", 16)  # several chunks, read in parallel
     rng = np.random.default_rng(12)
     num, cat = _data(rng, 5000)
     model = make_model(services, "m", ["x", "y"], ["c"])
     ref_id = set_reference(services, model, num, cat)
-    profile = profiles.build_profile(services.engine, ref_id, model.id, model.schema, None, 10)
+    profile = profile_build.build_profile(services.engine, ref_id, model.id, model.schema, None, 10)
     x, y, c = profile.columns[:3]
     for column, values in ((x, num[:, 0]), (y, num[:, 1])):
         present = values[~np.isnan(values)]
