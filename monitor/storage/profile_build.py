@@ -18,7 +18,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
 from monitor.ingest.schema import FeatureSchema
-from monitor.storage.bins import NumericRollup
+from monitor.storage.bins import CategoryRollup, NumericRollup
 from monitor.storage.colscan import (
     ColumnKind,
     ColumnSpec,
@@ -36,6 +36,7 @@ from monitor.storage.profiles import (
     numeric_profile,
     signature,
 )
+from monitor.storage.rowscan import count_hashes, known_hashes, name_new_categories
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,13 +46,28 @@ reference; every reference row is then counted on them."""
 CHUNK_BLOCKS = 1024  # reference rows read per query: ~30k rows, ~6 MB
 
 
-def _value_kind(conn: Connection, reference_id: int, role: str) -> ColumnKind | None:
-    numbers, texts = conn.execute(
-        text(
-            f"SELECT count({role}), count({role}_text) FROM reference_rows WHERE reference_id = :r"
-        ),
-        {"r": reference_id},
-    ).one()
+@dataclass(frozen=True)
+class _Counts:
+    """Rows of a reference set, and how many carry a numeric / text prediction and label."""
+
+    rows: int
+    prediction: tuple[int, int]
+    label: tuple[int, int]
+
+    @classmethod
+    def read(cls, conn: Connection, reference_id: int) -> _Counts:
+        rows, *values = conn.execute(
+            text(
+                "SELECT count(*), count(prediction), count(prediction_text), count(label), "
+                "count(label_text) FROM reference_rows WHERE reference_id = :r"
+            ),
+            {"r": reference_id},
+        ).one()
+        return cls(int(rows), (values[0], values[1]), (values[2], values[3]))
+
+
+def _value_kind(numbers_texts: tuple[int, int]) -> ColumnKind | None:
+    numbers, texts = numbers_texts
     if not numbers and not texts:
         return None
     return "numeric" if numbers >= texts else "categorical"
@@ -66,17 +82,17 @@ def _kind(value: str | None) -> ColumnKind | None:
 
 
 def column_specs(
-    conn: Connection, schema: FeatureSchema, reference_id: int, prediction_kind: str | None
+    schema: FeatureSchema, counts: _Counts, prediction_kind: str | None
 ) -> list[ColumnSpec]:
     """Features in schema order, then prediction, label and the unknown-features column."""
     specs: list[ColumnSpec] = []
     for f in schema.features:
         index = schema.num_index if f.kind == "numeric" else schema.cat_index
         specs.append(ColumnSpec(len(specs), f.name, "feature", f.kind, index[f.name] + 1))
-    kind = _kind(prediction_kind) or _value_kind(conn, reference_id, "prediction")
+    kind = _kind(prediction_kind) or _value_kind(counts.prediction)
     if kind is not None:
         specs.append(ColumnSpec(len(specs), "prediction", "prediction", kind))
-    label_kind = _value_kind(conn, reference_id, "label")
+    label_kind = _value_kind(counts.label)
     if label_kind is not None:
         specs.append(ColumnSpec(len(specs), "label", "label", label_kind))
     specs.append(ColumnSpec(len(specs), "unknown_features", "schema", "categorical"))
@@ -119,29 +135,46 @@ def reference_numbers(
     return [np.ascontiguousarray(matrix[:, j]) for j in range(len(specs))]
 
 
-CategoryCounts = dict[int, dict[str | None, int]]
-
-
 @dataclass
 class _Chunk:
-    """One chunk of reference rows, its numeric columns binned."""
+    """One chunk of reference rows: numeric columns binned, categorical ones counted."""
 
     rollups: list[NumericRollup]
     low: FloatArray
     high: FloatArray
+    categories: dict[int, CategoryRollup]
 
 
 def _read_chunk(
-    rows: RowSet, numeric: Sequence[ColumnSpec], edges: Sequence[FloatArray], conn: Connection
+    rows: RowSet,
+    numeric: Sequence[ColumnSpec],
+    edges: Sequence[FloatArray],
+    categorical: Sequence[ColumnProfile],
+    conn: Connection,
 ) -> _Chunk:
-    matrix = _matrix(conn, rows, numeric)
-    rollups = [NumericRollup.of(matrix[:, j], e) for j, e in enumerate(edges)]
-    if matrix.shape[0] == 0:
+    """Numeric values binned on ``edges``; categories counted by hash against the names in
+    ``categorical`` (from the sample), the others named by a second query if there are any."""
+    matrix = _matrix(conn, rows, [*numeric, *(c.spec for c in categorical)])
+    known = known_hashes(conn, categorical)
+    counted: dict[int, CategoryRollup] = {}
+    unnamed = []
+    for k, column in enumerate(categorical):
+        counted[column.spec.col], unknown = count_hashes(
+            matrix[:, len(numeric) + k], known[column.spec.col]
+        )
+        if unknown:
+            unnamed.append(column)
+    if unnamed:
+        name_new_categories(conn, rows, unnamed, {("", None): counted})
+    values = matrix[:, : len(numeric)]
+    rollups = [NumericRollup.of(values[:, j], e) for j, e in enumerate(edges)]
+    if values.shape[0] == 0:
         nothing = np.full(len(numeric), np.inf)
-        return _Chunk(rollups, nothing, -nothing)
+        return _Chunk(rollups, nothing, -nothing, counted)
     with np.errstate(all="ignore"):
-        low, high = np.fmin.reduce(matrix, axis=0), np.fmax.reduce(matrix, axis=0)
-    return _Chunk(rollups, low, high)
+        return _Chunk(
+            rollups, np.fmin.reduce(values, axis=0), np.fmax.reduce(values, axis=0), counted
+        )
 
 
 def _placed(sample: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray, int]:
@@ -154,39 +187,49 @@ def _placed(sample: FloatArray, psi_bins: int) -> tuple[FloatArray, FloatArray, 
     return edges, psi, int(np.count_nonzero(present[1:] != present[:-1]) + 1)
 
 
-def _sampled_profiles(
-    engine: Engine,
-    reference_id: int,
-    specs: tuple[Sequence[ColumnSpec], Sequence[ColumnSpec]],
-    rows: int,
-    psi_bins: int,
-) -> tuple[list[ColumnProfile], CategoryCounts]:
-    """Edges from a block sample of about ``SAMPLE_ROWS`` rows; then every row, chunk by chunk
-    on ``colscan.SCAN_WORKERS`` connections, binned on them (and its categories counted)."""
-    numeric, categorical = specs
+def _sample(
+    conn: Connection, reference_id: int, rows: int, numeric: Sequence[ColumnSpec]
+) -> tuple[RowSet, FloatArray]:
+    """About ``SAMPLE_ROWS`` rows from random table blocks (or random rows, if the sampled
+    blocks missed the reference) and their numeric columns."""
     sampled = RowSet(
         "reference_rows",
         "p.reference_id = %(r)s",
         {"r": reference_id},
         sample_percent=min(100.0, 100.0 * SAMPLE_ROWS / rows),
     )
+    matrix = _matrix(conn, sampled, numeric)
+    if matrix.shape[0] >= min(rows, SAMPLE_ROWS) // 10:
+        return sampled, matrix
+    share = {"r": reference_id, "share": SAMPLE_ROWS / rows}
+    sampled = RowSet("reference_rows", "p.reference_id = %(r)s AND random() < %(share)s", share)
+    return sampled, _matrix(conn, sampled, numeric)
+
+
+def _sampled_profiles(
+    engine: Engine,
+    reference_id: int,
+    specs: tuple[Sequence[ColumnSpec], Sequence[ColumnSpec]],
+    rows: int,
+    psi_bins: int,
+) -> list[ColumnProfile]:
+    """Edges and category names from a sample of about ``SAMPLE_ROWS`` rows; then every row,
+    chunk by chunk on ``colscan.SCAN_WORKERS`` connections, counted on them."""
+    numeric, categorical = specs
     with engine.connect() as conn:
-        sample = _matrix(conn, sampled, numeric)
-        if sample.shape[0] < min(rows, SAMPLE_ROWS) // 10:  # the sampled blocks missed it
-            share = {"r": reference_id, "share": SAMPLE_ROWS / rows}
-            rows_sample = RowSet(
-                "reference_rows", "p.reference_id = %(r)s AND random() < %(share)s", share
-            )
-            sample = _matrix(conn, rows_sample, numeric)
+        sampled, sample = _sample(conn, reference_id, rows, numeric)
+        names = category_counts(conn, sampled, categorical).get(("", None), {})
         blocks = _blocks(conn)
     placed = [_placed(sample[:, j], psi_bins) for j in range(len(numeric))]
     edges = [p[0] for p in placed]
-    everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
-    tasks: list[Callable[[Connection], Any]] = [  # the long one first, the chunks beside it
-        partial(category_counts, rows=everything, specs=categorical),
-        *(partial(_read_chunk, rows, numeric, edges) for rows in _chunks(reference_id, blocks)),
-    ]
-    counts, *chunks = run_parallel(engine, tasks)
+    provisional = [categorical_profile(s, names.get(s.col, {})) for s in categorical]
+    chunks: list[_Chunk] = run_parallel(
+        engine,
+        [
+            partial(_read_chunk, rows, numeric, edges, provisional)
+            for rows in _chunks(reference_id, blocks)
+        ],
+    )
     out = []
     for j, spec in enumerate(numeric):
         total = NumericRollup.empty(edges[j].size + 1)
@@ -194,7 +237,14 @@ def _sampled_profiles(
             total.add(chunk.rollups[j])
         extremes = (float(min(c.low[j] for c in chunks)), float(max(c.high[j] for c in chunks)))
         out.append(numeric_column(spec, edges[j], placed[j][1], total, extremes, placed[j][2]))
-    return out, counts.get(("", None), {})
+    for spec in categorical:
+        merged = CategoryRollup(0)
+        for chunk in chunks:
+            merged.add(chunk.categories[spec.col])
+        counts: dict[str | None, int] = dict(merged.counts.items())
+        counts[None] = merged.n_missing
+        out.append(categorical_profile(spec, counts, merged.n_other))
+    return out
 
 
 def build_profile(
@@ -212,20 +262,14 @@ def build_profile(
     row is counted on them in chunks, so memory stays bounded by the chunk size.
     """
     with engine.connect() as conn:
-        specs = column_specs(conn, schema, reference_id, prediction_kind)
-        rows = int(
-            conn.execute(
-                text("SELECT count(*) FROM reference_rows WHERE reference_id = :r"),
-                {"r": reference_id},
-            ).scalar_one()
-        )
+        counts = _Counts.read(conn, reference_id)
+    specs = column_specs(schema, counts, prediction_kind)
+    rows = counts.rows
     numeric = [s for s in specs if s.kind == "numeric"]
     categorical = [s for s in specs if s.kind == "categorical" and s.role != "schema"]
     columns: dict[int, ColumnProfile] = {}
-    if rows > SAMPLE_ROWS and numeric:
-        profiled, counts = _sampled_profiles(
-            engine, reference_id, (numeric, categorical), rows, psi_bins
-        )
+    if rows > SAMPLE_ROWS:
+        profiled = _sampled_profiles(engine, reference_id, (numeric, categorical), rows, psi_bins)
         columns |= {c.spec.col: c for c in profiled}
     else:
         everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
@@ -234,11 +278,11 @@ def build_profile(
             partial(category_counts, rows=everything, specs=categorical),
         ]
         matrix, by_group = run_parallel(engine, tasks)
-        counts = by_group.get(("", None), {})
+        named = by_group.get(("", None), {})
         for j, spec in enumerate(numeric):
             columns[spec.col] = numeric_profile(spec, matrix[:, j], psi_bins)
-    for spec in categorical:
-        columns[spec.col] = categorical_profile(spec, counts.get(spec.col, {}))
+        for spec in categorical:
+            columns[spec.col] = categorical_profile(spec, named.get(spec.col, {}))
     for spec in specs:
         if spec.role == "schema":
             columns[spec.col] = ColumnProfile(spec, 0, rows, 0)

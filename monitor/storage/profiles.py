@@ -189,18 +189,22 @@ def numeric_profile(spec: ColumnSpec, values: FloatArray, psi_bins: int) -> Colu
     return numeric_column(spec, edges, psi, rollup, (float(present[0]), float(present[-1])), unique)
 
 
-def categorical_profile(spec: ColumnSpec, counts: Mapping[str | None, int]) -> ColumnProfile:
+def categorical_profile(
+    spec: ColumnSpec, counts: Mapping[str | None, int], other: int = 0
+) -> ColumnProfile:
+    """Profile of a categorical column from its counts (None: missing; ``other``: values
+    already merged beyond the category cap)."""
     present = {k: v for k, v in counts.items() if k is not None}
     ranked = sorted(present.items(), key=lambda kv: (-kv[1], kv[0]))
     kept = sorted(ranked[:MAX_CATEGORIES])
     return ColumnProfile(
         spec,
-        n=sum(present.values()),
+        n=sum(present.values()) + other,
         n_missing=int(counts.get(None, 0)),
-        n_unique=len(present),
+        n_unique=len(present) + (1 if other else 0),
         counts=np.array([v for _, v in kept], dtype=np.int64),
         categories=tuple(k for k, _ in kept),
-        n_other=sum(v for _, v in ranked[MAX_CATEGORIES:]),
+        n_other=sum(v for _, v in ranked[MAX_CATEGORIES:]) + other,
     )
 
 

@@ -18,7 +18,14 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine
 
-from monitor.storage.bins import CategoryRollup, Deltas, NumericRollup, add_columns, schema_rollup
+from monitor.storage.bins import (
+    CategoryRollup,
+    ColumnRollup,
+    Deltas,
+    NumericRollup,
+    add_columns,
+    schema_rollup,
+)
 from monitor.storage.colscan import (
     RowSet,
     category_counts,
@@ -46,7 +53,7 @@ def _row_columns(profile: Profile) -> list[ColumnProfile]:
 Totals = dict[tuple[str, datetime], int]
 
 
-def _hashed(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup, int]:
+def count_hashes(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup, int]:
     """Counts of the categories named in ``known`` (hashtext -> name), and how many values
     had another hash (new categories: named by a second query)."""
     present = codes[~np.isnan(codes)].astype(np.int64)
@@ -62,7 +69,7 @@ def _hashed(codes: FloatArray, known: Mapping[int, str]) -> tuple[CategoryRollup
     return CategoryRollup(int(codes.size - present.size), named), unknown
 
 
-def _known_hashes(conn: Connection, columns: Sequence[ColumnProfile]) -> dict[int, dict[int, str]]:
+def known_hashes(conn: Connection, columns: Sequence[ColumnProfile]) -> dict[int, dict[int, str]]:
     """Per categorical column, hashtext -> name of the categories its profile names."""
     names = [name for c in columns for name in c.categories]
     hashes = iter(text_hashes(conn, names).tolist())
@@ -72,7 +79,7 @@ def _known_hashes(conn: Connection, columns: Sequence[ColumnProfile]) -> dict[in
 def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas, Totals]:
     """Numeric columns binned and categorical ones counted, from one read of each row."""
     columns = _row_columns(profile)
-    known = _known_hashes(conn, [c for c in columns if not c.numeric and c.spec.role != "schema"])
+    known = known_hashes(conn, [c for c in columns if not c.numeric and c.spec.role != "schema"])
     flagged: dict[tuple[str, datetime], int] = {}
     deltas: Deltas = {}
     totals: Totals = {}
@@ -88,19 +95,22 @@ def _row_part(profile: Profile, rows: RowSet, conn: Connection) -> tuple[Deltas,
             elif column.edges is not None and column.numeric:
                 out[col] = NumericRollup.of(matrix[:, j], column.edges)
             else:
-                out[col], unknown = _hashed(matrix[:, j], known[col])
+                out[col], unknown = count_hashes(matrix[:, j], known[col])
                 if unknown:
                     new_in.add(col)
     if new_in:
-        _name_new_categories(conn, rows, [c for c in columns if c.spec.col in new_in], deltas)
+        name_new_categories(conn, rows, [c for c in columns if c.spec.col in new_in], deltas)
     if flagged:
         names = unknown_feature_counts(conn, rows) if any(flagged.values()) else {}
         _add_unknown_features(profile, deltas, totals, names)
     return deltas, totals
 
 
-def _name_new_categories(
-    conn: Connection, rows: RowSet, columns: Sequence[ColumnProfile], deltas: Deltas
+def name_new_categories(
+    conn: Connection,
+    rows: RowSet,
+    columns: Sequence[ColumnProfile],
+    deltas: Mapping[Any, Mapping[int, ColumnRollup]],
 ) -> None:
     """Count, by name, the values of ``columns`` that the reference profile does not name."""
     params = dict(rows.params)
@@ -112,7 +122,7 @@ def _name_new_categories(
     for key, per_col in category_counts(conn, unnamed, [c.spec for c in columns]).items():
         for c in columns:
             kept = set(c.categories)
-            rollup = deltas[(key[0], key[1])][c.spec.col]  # type: ignore[index]
+            rollup = deltas[key][c.spec.col]
             assert isinstance(rollup, CategoryRollup)
             new = {k: v for k, v in per_col.get(c.spec.col, {}).items() if k and k not in kept}
             rollup.add(CategoryRollup(0, new))
