@@ -54,7 +54,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["model_id"], ["models.id"], name="fk_drift_profiles_model_id_models",
+            ["model_id"],
+            ["models.id"],
+            name="fk_drift_profiles_model_id_models",
             ondelete="CASCADE",
         ),
     )
@@ -99,7 +101,11 @@ def upgrade() -> None:
         sa.Column("n_missing", sa.BigInteger, nullable=False),
         *_numbers(),
         sa.PrimaryKeyConstraint(
-            "reference_id", "model_version", "span_seconds", "bucket", "col",
+            "reference_id",
+            "model_version",
+            "span_seconds",
+            "bucket",
+            "col",
             name="pk_drift_rollups",
         ),
         sa.ForeignKeyConstraint(
