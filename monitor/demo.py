@@ -181,14 +181,24 @@ def _backfill(sim: Simulator, now: float) -> None:
 
 def _show(http: httpx.Client, base: str) -> None:
     ran = http.post("/v1/jobs/run")
-    print(f"  jobs run: HTTP {ran.status_code}")
-    drift = http.get("/v1/models/fraud/drift", params={"window": "1h"})
-    if drift.status_code == 200:
-        body = drift.json()
-        print(f"\n  fraud, last hour: dataset drift share {body.get('dataset_drift_share')}")
-        for f in body.get("features", []):
-            flag = "DRIFT" if f.get("detected") else "     "
-            print(f"    {flag} {f.get('feature'):<12} {f.get('method'):<14} score {f.get('score')}")
+    ran.raise_for_status()
+    runs = ran.json().get("runs", [])
+    print(f"  jobs ran: {len(runs)} (job, model) runs")
+    drift = http.get("/v1/models/fraud/drift", params={"window": "1h", "version": "3.2.0"})
+    drift.raise_for_status()
+    body = drift.json()
+    share = body.get("dataset_drift_share")
+    print(
+        f"\n  fraud 3.2.0, last hour: share of drifted features {share:.2f}"
+        if share is not None
+        else "\n  fraud 3.2.0, last hour: no drift verdict yet"
+    )
+    for f in body.get("features", []):
+        flag = "DRIFT" if f.get("detected") else "  -  "
+        print(
+            f"    {flag} {f['feature']:<12} {f['method']:<14} {f['score']:.3f} "
+            f"(threshold {f['threshold']})"
+        )
     metrics = http.get("/metrics").text.splitlines()
     drifted = [
         line
@@ -200,7 +210,7 @@ def _show(http: httpx.Client, base: str) -> None:
         print(f"    {line}")
     print(
         f"\n  Open {base}/metrics (Prometheus), {base}/docs (API), "
-        f"{base}/v1/models/fraud/drift?window=1h\n"
+        f"{base}/v1/models/fraud/drift?window=1h&version=3.2.0\n"
     )
 
 
