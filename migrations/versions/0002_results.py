@@ -38,7 +38,12 @@ def upgrade() -> None:
         "results",
         *_columns(),
         sa.PrimaryKeyConstraint(
-            "model_id", "model_version", "window", "metric", "labels", "window_end",
+            "model_id",
+            "model_version",
+            "window",
+            "metric",
+            "labels",
+            "window_end",
             name="pk_results",
         ),
         sa.ForeignKeyConstraint(
@@ -53,7 +58,9 @@ def upgrade() -> None:
             "model_id", "model_version", "window", "metric", "labels", name="pk_latest_results"
         ),
         sa.ForeignKeyConstraint(
-            ["model_id"], ["models.id"], name="fk_latest_results_model_id_models",
+            ["model_id"],
+            ["models.id"],
+            name="fk_latest_results_model_id_models",
             ondelete="CASCADE",
         ),
     )
