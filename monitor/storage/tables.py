@@ -210,15 +210,9 @@ webhook_events = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", TS, nullable=False, server_default=func.now()),
     Column("delivered_at", TS, nullable=True),
-    CheckConstraint(
-        "reason IN ('drift', 'performance', 'alert')", name="ck_webhook_events_reason"
-    ),
-    CheckConstraint(
-        "status IN ('pending', 'delivered', 'dead')", name="ck_webhook_events_status"
-    ),
-    Index(
-        "ix_webhook_events_due", "next_attempt_at", postgresql_where=text("status = 'pending'")
-    ),
+    CheckConstraint("reason IN ('drift', 'performance', 'alert')", name="ck_webhook_events_reason"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="ck_webhook_events_status"),
+    Index("ix_webhook_events_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index("ix_webhook_events_model_created", "model_id", "created_at"),
 )
 
