@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from monitor.config import Settings
 from monitor.ingest.files import as_prediction_record, format_for_path, read_records
+from monitor.jobs.drift_window import ensure_profiles
 from monitor.runtime import database_url
 from monitor.services import build_services
 from monitor.storage import migrate
@@ -73,6 +74,7 @@ def load_reference(settings: Settings, path: Path, model: str, version: str = ""
                     yield chunk
 
             result = services.references.upload(model, version, chunks())
+        ensure_profiles(services, services.models.require(model))
         services.engine.dispose()
     print(
         f"reference {result.reference_id} for {model} {version or '(all versions)'}: "

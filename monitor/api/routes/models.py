@@ -13,6 +13,7 @@ from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
 from monitor.ingest.names import MODEL_NAME
+from monitor.jobs.drift_window import ensure_profiles
 from monitor.schemas import ModelConfig, WindowRef
 from monitor.storage.engine import translate_errors
 from monitor.storage.events import recent_events
@@ -84,8 +85,11 @@ async def post_reference(
     def work() -> dict[str, Any]:
         if kind == "application/json":
             window = _window(body)
-            return svc.references.freeze_window(model, version, window.start, window.end).as_body()
-        chunks = read_bytes(body, format_for_media(kind))
-        return svc.references.upload(model, version, chunks).as_body()
+            result = svc.references.freeze_window(model, version, window.start, window.end)
+        else:
+            result = svc.references.upload(model, version, read_bytes(body, format_for_media(kind)))
+        # freeze the bins with the reference now, not in the next scheduled drift run
+        ensure_profiles(svc, svc.models.require(model))
+        return result.as_body()
 
     return await run_in_threadpool(work)
