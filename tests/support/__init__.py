@@ -22,7 +22,13 @@ def grafana_schema(name: str, definition: str | None = None) -> jsonschema.Draft
     """A validator for ``<name>.jsonschema.json``, rooted at ``#/definitions/<definition>``."""
     path = grafana_schemas_dir() / f"{name}.jsonschema.json"
     if not path.exists():
-        pytest.fail(f"Grafana schema {path} not found; set MONITOR_GRAFANA_SCHEMAS")
+        message = (
+            f"Grafana schema {path} not found: set MONITOR_GRAFANA_SCHEMAS to a folder of "
+            "Grafana 11.6 JSON schemas (grafana-foundation-sdk's jsonschema/)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI has them beside the checkout: never skip there
+        pytest.skip(message)
     document = json.loads(path.read_text())
     if definition:
         document = {**document, "$ref": f"#/definitions/{definition}"}
