@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.ingest.names import FEATURE_NAME, label_value_problem, model_name_problem
 from monitor.ingest.schema import Feature, FeatureSchema
-
-WINDOW_PATTERN = r"^[1-9][0-9]{0,4}[mhdw]$"
+from monitor.windows import parse_window
 
 
 class Strict(BaseModel):
@@ -80,14 +79,11 @@ class ModelConfig(Strict):
     @field_validator("windows")
     @classmethod
     def _windows(cls, value: list[str] | None) -> list[str] | None:
-        import re
-
         for w in value or []:
-            if not re.match(WINDOW_PATTERN, w):
-                raise ValueError(f"window {w!r} must look like 15m, 1h, 24h, 7d or 2w")
+            parse_window(w)
         return value
 
-    def schema(self) -> FeatureSchema | None:  # type: ignore[override]
+    def feature_schema(self) -> FeatureSchema | None:
         if self.features is None:
             return None
         return FeatureSchema(tuple(Feature(f.name, f.kind) for f in self.features))

@@ -45,7 +45,7 @@ def prepare(services: Services, *, run_migrations: bool = True) -> None:
             services.models.put(
                 name,
                 task=cfg.task,
-                schema=cfg.schema(),
+                schema=cfg.feature_schema(),
                 prediction_kind=cfg.prediction_kind,
                 config=cfg.stored_config(),
             )

@@ -7,31 +7,18 @@ calls the network: retraining webhooks go through the outbox.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
+from monitor.windows import parse_window
+
+__all__ = ["JOB_NAMES", "Job", "Window", "parse_window"]
 
 JOB_NAMES = ("drift", "quality", "performance", "serving", "cost")
-
-_WINDOW = re.compile(r"^([1-9][0-9]{0,4})([mhdw])$")
-_UNIT = {
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
-
-
-def parse_window(name: str) -> timedelta:
-    match = _WINDOW.match(name)
-    if not match:
-        raise ValueError(f"window {name!r} must look like 15m, 1h, 24h, 7d or 2w")
-    return int(match.group(1)) * _UNIT[match.group(2)]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def configure(services: Services, model: str, **config: Any) -> None:
     services.models.put(
         model,
         task=cfg.task,
-        schema=cfg.schema(),
+        schema=cfg.feature_schema(),
         prediction_kind=cfg.prediction_kind,
         config=cfg.stored_config(),
     )

@@ -30,7 +30,7 @@ def put_model(
     record, created = svc.models.put(
         model,
         task=config.task,
-        schema=config.schema(),
+        schema=config.feature_schema(),
         prediction_kind=config.prediction_kind,
         config=config.stored_config(),
     )
