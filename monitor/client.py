@@ -5,9 +5,9 @@
     client.label("fraud", pid, 1)          # later, when ground truth arrives
     client.close()                          # also runs at interpreter exit
 
-``log`` only appends to an in-memory queue (a few microseconds). A background thread batches
-by size and time and POSTs to ``/v1/predictions``, retrying with backoff on 503, 429, 5xx and
-network errors. Every record carries a ``prediction_id`` fixed at ``log`` time, so a retry of a
+``log`` only appends to an in-memory queue (a few microseconds). Sender threads (``senders``,
+two by default: two batches in flight) batch by size and time and POST to ``/v1/predictions``,
+retrying with backoff on 503, 429, 5xx and network errors. Every record carries a ``prediction_id`` fixed at ``log`` time, so a retry of a
 batch the server already stored stores nothing twice. When the queue is full, new records are
 dropped and counted, never blocking the caller.
 """
@@ -54,10 +54,12 @@ class MonitorClient:
         max_queue: int = 200_000,
         timeout: float = 10.0,
         max_backoff: float = 10.0,
+        senders: int = 2,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if batch_size <= 0 or max_queue <= 0 or flush_interval <= 0:
-            raise ValueError("batch_size, max_queue and flush_interval must be positive")
+        """``senders``: batches in flight at once (each sender is a thread)."""
+        if batch_size <= 0 or max_queue <= 0 or flush_interval <= 0 or senders <= 0:
+            raise ValueError("batch_size, max_queue, flush_interval, senders must be positive")
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -74,11 +76,16 @@ class MonitorClient:
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._in_flight = 0
+        self._lock = threading.Lock()  # queue hand-off, in-flight count and stats
         self._closing = False
         self._ids = itertools.count()
         self._prefix = os.urandom(8).hex()
-        self._thread = threading.Thread(target=self._run, name="ml-monitor-sdk", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"ml-monitor-sdk-{i}", daemon=True)
+            for i in range(senders)
+        ]
+        for thread in self._threads:
+            thread.start()
         atexit.register(self.close)
 
     # -- the caller's side: cheap, never raises, never blocks ------------------------------
@@ -95,7 +102,7 @@ class MonitorClient:
         """Queue one prediction log; returns its prediction_id (use it for ``label``)."""
         pid = prediction_id or f"{self._prefix}-{next(self._ids)}"
         if len(self._queue) >= self.max_queue or self._closing:
-            self.stats.dropped += 1
+            self._count(dropped=1)
             return pid
         self._queue.append((model, features, prediction, pid, timestamp or time.time(), fields))
         if len(self._queue) >= self.batch_size:
@@ -135,13 +142,14 @@ class MonitorClient:
         return True
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush, then stop the background thread. Records not delivered by then are dropped."""
+        """Flush, then stop the sender threads. Records not delivered by then are dropped."""
         if self._closing:
             return
         self.flush(timeout)
         self._closing = True
         self._wake.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self.stats.dropped += len(self._queue)
         self._queue.clear()
         self._http.close()
@@ -153,7 +161,7 @@ class MonitorClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    # -- the background thread -------------------------------------------------------------
+    # -- the sender threads ----------------------------------------------------------------
     def _run(self) -> None:
         while not self._closing:
             self._wake.wait(self.flush_interval)
@@ -165,9 +173,11 @@ class MonitorClient:
                 self._idle.notify_all()
 
     def _take(self) -> list[dict[str, Any]]:
+        with self._lock:  # taken and counted in flight at once, so flush() never sees a gap
+            items = [self._queue.popleft() for _ in range(min(len(self._queue), self.batch_size))]
+            self._in_flight += len(items)
         batch: list[dict[str, Any]] = []
-        while self._queue and len(batch) < self.batch_size:
-            model, features, prediction, pid, ts, fields = self._queue.popleft()
+        for model, features, prediction, pid, ts, fields in items:
             record = {
                 "model": model,
                 "features": features,
@@ -178,17 +188,23 @@ class MonitorClient:
             if prediction is not None:
                 record["prediction"] = prediction
             batch.append(record)
-        self._in_flight = len(batch)
         return batch
 
     def _send_predictions(self) -> None:
         batch = self._take()
         if batch:
             self._deliver("/v1/predictions", "predictions", batch)
-        self._in_flight = 0
+            with self._lock:
+                self._in_flight -= len(batch)
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, n in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + n)
 
     def _send_labels(self) -> None:
-        batch = [self._labels.popleft() for _ in range(min(len(self._labels), self.batch_size))]
+        with self._lock:
+            batch = [self._labels.popleft() for _ in range(min(len(self._labels), self.batch_size))]
         if batch:
             self._deliver("/v1/labels", "labels", batch, count=False)
 
@@ -201,19 +217,18 @@ class MonitorClient:
             outcome = self._post(path, key, batch)
             if outcome is None:
                 if count:
-                    self.stats.sent += len(batch)
-                    self.stats.batches += 1
+                    self._count(sent=len(batch), batches=1)
                 return
             if isinstance(outcome, list):
                 bad = set(outcome)
-                self.stats.rejected += len(bad) if bad else len(batch)
+                self._count(rejected=len(bad) if bad else len(batch))
                 batch = [r for i, r in enumerate(batch) if i not in bad] if bad else []
                 continue
             if self._closing:
                 if count:
-                    self.stats.dropped += len(batch)
+                    self._count(dropped=len(batch))
                 return
-            self.stats.retries += 1
+            self._count(retries=1)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.max_backoff)
 
