@@ -21,14 +21,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from sqlalchemy import Connection, text
 
+from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
 from monitor.webhooks.payload import Reason, public_base_url
 
-DEFAULT_DATASET_DRIFT_SHARE = 0.5
-DEFAULT_MIN_SAMPLES = 100
 # Mirrors the MLPerformanceDrop alert rule (monitor.alerts.rules): more than 10 % worse than
 # the figure's average over the last 7 days.
 PERFORMANCE_DROP = 0.10
@@ -46,8 +45,12 @@ def job_event_id(model: str, reason: Reason, window: str, window_end: datetime) 
 def _share_threshold(model: ModelRecord, share: Result) -> float:
     if share.details and isinstance(share.details.get("threshold"), int | float):
         return float(share.details["threshold"])
-    drift = model.config.get("drift") or {}
-    return float(drift.get("dataset_drift_share", DEFAULT_DATASET_DRIFT_SHARE))
+    return _drift_settings(model).dataset_drift_share
+
+
+def _drift_settings(model: ModelRecord) -> DriftSettings:
+    """The model's drift settings, the jobs' defaults where unset."""
+    return DriftSettings.model_validate(model.config.get("drift") or {})
 
 
 def drifted_features(results: Sequence[Result], model_version: str) -> list[dict[str, Any]]:
@@ -131,7 +134,7 @@ def performance_evidence(
 ) -> tuple[str, dict[str, Any]]:
     """(model_version, evidence) of the first version whose performance is more than ``drop``
     worse than its baseline on enough labelled predictions, or ("", {}) if none is."""
-    min_samples = int((model.config.get("drift") or {}).get("min_samples", DEFAULT_MIN_SAMPLES))
+    min_samples = _drift_settings(model).min_samples
     dropped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         if r.metric != "model_performance" or r.value is None:
