@@ -7,8 +7,9 @@
 
 ``log`` only appends to an in-memory queue (a few microseconds). Sender threads (``senders``,
 two by default: two batches in flight) batch by size and time and POST to ``/v1/predictions``,
-retrying with backoff on 503, 429, 5xx and network errors. Every record carries a ``prediction_id`` fixed at ``log`` time, so a retry of a
-batch the server already stored stores nothing twice. When the queue is full, new records are
+retrying with backoff on 503, 429, 5xx and network errors. Every record carries a
+``prediction_id`` fixed at ``log`` time, so a retry of a batch the server already stored stores
+nothing twice. When the queue is full, new records are
 dropped and counted, never blocking the caller.
 """
 
