@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import psutil
-import psycopg
 
-from monitor.storage import migrate
+from monitor.storage import databases, migrate
 from monitor.storage.engine import libpq_url, make_engine
 
 ADMIN_URL = os.environ.get(
@@ -26,19 +24,12 @@ CATEGORIES = np.array([f"cat{i}" for i in range(8)])
 
 @contextmanager
 def scratch_database(prefix: str = "mm_bench") -> Iterator[str]:
-    admin = libpq_url(ADMIN_URL)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    try:
+    """A migrated database of its own on MONITOR_BENCH_DATABASE_URL's server, dropped after."""
+    with databases.scratch_database(libpq_url(ADMIN_URL), prefix) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def feature_arrays(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

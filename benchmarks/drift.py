@@ -25,7 +25,6 @@ import struct
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,19 +195,11 @@ def spread_ts(rows: int, start: datetime, end: datetime, seed: int) -> np.ndarra
 
 @contextmanager
 def scratch_database() -> Iterator[str]:
+    from monitor.storage.databases import scratch_database as scratch
     from monitor.storage.engine import libpq_url
 
-    admin = libpq_url(ADMIN_URL)
-    name = f"mm_bench_drift_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = admin.partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    try:
+    with scratch(libpq_url(ADMIN_URL), "mm_bench_drift") as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _services(url: str) -> Any:

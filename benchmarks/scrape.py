@@ -24,13 +24,11 @@ import argparse
 import os
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine
@@ -41,6 +39,7 @@ from monitor.exporter import ResultsCollector, exposition
 from monitor.runtime import database_url
 from monitor.services import build_services
 from monitor.storage import migrate
+from monitor.storage.databases import scratch_database
 from monitor.storage.engine import libpq_url, make_engine
 from monitor.storage.models import ModelStore
 from monitor.storage.results import Result, write_results
@@ -54,20 +53,6 @@ def admin_url() -> Iterator[str]:
         return
     with database_url(Settings(database_url=None)) as url:
         yield libpq_url(url)
-
-
-@contextmanager
-def scratch_database(admin: str) -> Iterator[str]:
-    name = f"mm_scrape_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = admin.partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    try:
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def feature_results(window: str, f: int) -> list[Result]:
@@ -154,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     windows = args.windows.split(",")
 
-    with admin_url() as admin, scratch_database(admin) as url:
+    with admin_url() as admin, scratch_database(admin, "mm_scrape") as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         fill(engine, args.models, args.features, windows)

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -23,13 +22,8 @@ from monitor.config import Settings
 from monitor.embedded import EmbeddedPostgres
 from monitor.services import Services, build_services
 from monitor.storage import migrate
+from monitor.storage.databases import create_database, drop_database
 from monitor.storage.engine import libpq_url, make_engine
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture(scope="session")
@@ -53,18 +47,6 @@ def reachable_tmp_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)
     return path
-
-
-def create_database(admin: str, name: str, template: str | None = None) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        tpl = f" TEMPLATE {template}" if template else ""
-        conn.execute(f'CREATE DATABASE "{name}"{tpl}')
-    return _with_database(admin, name)
-
-
-def drop_database(admin: str, name: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

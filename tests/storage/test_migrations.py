@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from monitor.storage import migrate
+from monitor.storage.databases import create_database, drop_database
 from monitor.storage.engine import make_engine
 from monitor.storage.tables import metadata
-from tests.conftest import create_database, drop_database
 
 
 def test_upgrade_from_empty_reaches_head_and_matches_tables(admin_url: str) -> None:
