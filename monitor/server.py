@@ -42,13 +42,7 @@ def prepare(services: Services, *, run_migrations: bool = True) -> None:
     )
     if services.settings.models_file:
         for name, cfg in load_models_file(services.settings.models_file).items():
-            services.models.put(
-                name,
-                task=cfg.task,
-                schema=cfg.feature_schema(),
-                prediction_kind=cfg.prediction_kind,
-                config=cfg.stored_config(),
-            )
+            services.models.apply(name, cfg)
 
 
 def check_exposure(services: Services, host: str) -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import Insert
@@ -18,6 +18,9 @@ from monitor.errors import Conflict, NotFound
 from monitor.ingest.schema import FeatureSchema, infer_schema
 from monitor.storage.engine import translate_errors
 from monitor.storage.tables import models
+
+if TYPE_CHECKING:
+    from monitor.schemas import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,16 @@ class ModelStore:
             conn.execute(update(models).where(models.c.name == name).values(**values))
         self.invalidate(name)
         return self.require(name), existing is None
+
+    def apply(self, name: str, config: ModelConfig) -> tuple[ModelRecord, bool]:
+        """Create or update a model from its validated configuration (API body, models file)."""
+        return self.put(
+            name,
+            task=config.task,
+            schema=config.feature_schema(),
+            prediction_kind=config.prediction_kind,
+            config=config.stored_config(),
+        )
 
 
 def _insert_ignore(name: str) -> Insert:

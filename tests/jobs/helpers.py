@@ -28,14 +28,7 @@ def predictions(services: Services, model: str, rows: Iterable[Mapping[str, Any]
 
 
 def configure(services: Services, model: str, **config: Any) -> None:
-    cfg = ModelConfig.model_validate(config)
-    services.models.put(
-        model,
-        task=cfg.task,
-        schema=cfg.feature_schema(),
-        prediction_kind=cfg.prediction_kind,
-        config=cfg.stored_config(),
-    )
+    services.models.apply(model, ModelConfig.model_validate(config))
 
 
 def latest(services: Services, metrics: Iterable[str] | None = None) -> dict[Key, float | None]:

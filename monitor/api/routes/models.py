@@ -27,13 +27,7 @@ ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
 def put_model(
     model: ModelName, config: ModelConfig, svc: ServicesDep, response: Response
 ) -> dict[str, Any]:
-    record, created = svc.models.put(
-        model,
-        task=config.task,
-        schema=config.feature_schema(),
-        prediction_kind=config.prediction_kind,
-        config=config.stored_config(),
-    )
+    record, created = svc.models.apply(model, config)
     response.status_code = 201 if created else 200
     return record.summary()
 
