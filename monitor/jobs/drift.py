@@ -1,7 +1,7 @@
 """The drift job: a model's window against its active reference, per version and column.
 
 Read: per active reference set, under its lock and in one transaction, the frozen profile (built
-on first use), the rollups brought up to date incrementally (``monitor.storage.rollups``) and
+on first use), the rollups brought up to date incrementally (``monitor.storage.drift.rollups``) and
 summed over the window; for a small window, the raw numeric values instead. Compute: per column
 with ``monitor.stats`` (``monitor.jobs.drift_columns``), then the verdicts. Write: ``Result``
 rows (the runner upserts them).
@@ -31,12 +31,12 @@ from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.stats import verdict
-from monitor.storage.bins import CategoryRollup, NumericRollup
-from monitor.storage.engine import translate_errors
-from monitor.storage.models import ModelRecord
-from monitor.storage.profiles import (
+from monitor.storage.drift.bins import CategoryRollup, NumericRollup
+from monitor.storage.drift.profiles import (
     ColumnProfile,
 )
+from monitor.storage.engine import translate_errors
+from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 
 

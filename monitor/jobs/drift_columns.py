@@ -25,8 +25,8 @@ from monitor.schemas import DriftSettings
 from monitor.stats import binned, drift, selection, verdict
 from monitor.stats.binned import Rollup
 from monitor.stats.selection import MethodChoice
-from monitor.storage.bins import CategoryRollup, NumericRollup
-from monitor.storage.profiles import ColumnProfile
+from monitor.storage.drift.bins import CategoryRollup, NumericRollup
+from monitor.storage.drift.profiles import ColumnProfile
 
 FloatArray = npt.NDArray[np.float64]
 Path = Literal["exact", "rollup"]

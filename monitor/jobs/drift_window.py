@@ -1,7 +1,7 @@
 """The window a drift or quality run reads: per active reference, the current data on its bins.
 
 Per active reference set, under its lock and in one transaction: the frozen profile (built on
-first use), the rollups brought up to date incrementally (``monitor.storage.rollups``) and
+first use), the rollups brought up to date incrementally (``monitor.storage.drift.rollups``) and
 summed over the window; for a small window and reference, the raw numeric values as well; and
 the delayed labels of the window's predictions. Everything read is consistent with one rollup
 watermark: a row counts once it is below it, in the rollups and in the raw reads alike.
@@ -20,13 +20,13 @@ from sqlalchemy import Connection, text
 from monitor.jobs.base import Window
 from monitor.schemas import DriftSettings
 from monitor.services import Services
-from monitor.storage import rollups
-from monitor.storage.bins import CategoryRollup, Columns, NumericRollup
-from monitor.storage.colscan import DAY, RowSet, driver, numeric_groups
+from monitor.storage.drift import rollups
+from monitor.storage.drift.bins import CategoryRollup, Columns, NumericRollup
+from monitor.storage.drift.colscan import DAY, RowSet, driver, numeric_groups
+from monitor.storage.drift.profile_build import build_profile, reference_numbers
+from monitor.storage.drift.profiles import Profile, load_profile, signature, store_profile
+from monitor.storage.drift.rollups import Scope
 from monitor.storage.models import ModelRecord
-from monitor.storage.profile_build import build_profile, reference_numbers
-from monitor.storage.profiles import Profile, load_profile, signature, store_profile
-from monitor.storage.rollups import Scope
 
 EXACT_MAX_ROWS = 10_000
 """Windows with at most this many rows (per version) use the raw values: scipy's exact KS

@@ -23,11 +23,11 @@ from monitor.jobs.base import Window
 from monitor.jobs.drift import drift_settings
 from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
 from monitor.services import Services
-from monitor.storage.bins import CategoryRollup, NumericRollup, schema_rollup
-from monitor.storage.colscan import RowSet, driver, unknown_feature_counts
+from monitor.storage.drift.bins import CategoryRollup, NumericRollup, schema_rollup
+from monitor.storage.drift.colscan import RowSet, driver, unknown_feature_counts
+from monitor.storage.drift.profiles import ColumnProfile
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
-from monitor.storage.profiles import ColumnProfile
 from monitor.storage.results import Result
 
 

@@ -15,7 +15,7 @@ from monitor.ingest.schema import CATEGORICAL, NUMERIC, Feature, FeatureSchema
 from monitor.jobs.base import Window
 from monitor.services import Services
 from monitor.storage import references
-from monitor.storage.colscan import driver
+from monitor.storage.drift.colscan import driver
 from monitor.storage.models import ModelRecord
 
 Matrix = npt.NDArray[Any]

@@ -16,11 +16,11 @@ from monitor.jobs import drift_window
 from monitor.jobs.drift import evaluate_drift
 from monitor.services import Services
 from monitor.stats import drift
-from monitor.storage.bins import NumericRollup
-from monitor.storage.colscan import ColumnSpec, driver
+from monitor.storage.drift.bins import NumericRollup
+from monitor.storage.drift.colscan import ColumnSpec, driver
+from monitor.storage.drift.profiles import QUANTILE_BINS, numeric_profile
+from monitor.storage.drift.rollups import plan_window
 from monitor.storage.engine import libpq_url
-from monitor.storage.profiles import QUANTILE_BINS, numeric_profile
-from monitor.storage.rollups import plan_window
 from tests.jobs.drift_data import insert_predictions, make_model, now, set_reference, window
 
 HOUR = timedelta(hours=1)
@@ -235,7 +235,7 @@ def test_wasserstein_from_rollups_is_within_its_bound() -> None:
 def test_a_large_reference_is_counted_row_by_row_on_edges_from_a_sample(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor.storage import profile_build
+    from monitor.storage.drift import profile_build
 
     monkeypatch.setattr(profile_build, "SAMPLE_ROWS", 400)
     monkeypatch.setattr(profile_build, "CHUNK_BLOCKS", 16)  # several chunks, read in parallel

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, text
 
-from monitor.storage.bins import (
+from monitor.storage.drift.bins import (
     CategoryRollup,
     ColumnRollup,
     Columns,
@@ -37,16 +37,16 @@ from monitor.storage.bins import (
     NumericRollup,
     add_columns,
 )
-from monitor.storage.colscan import (
+from monitor.storage.drift.colscan import (
     DAY,
     HOUR,
     RowSet,
     driver,
     numpy_cursor,
 )
-from monitor.storage.pgbinary import float8_array, int4_array, int8_array
-from monitor.storage.profiles import ColumnProfile, Profile
-from monitor.storage.rowscan import scan, scan_each
+from monitor.storage.drift.pgbinary import float8_array, int4_array, int8_array
+from monitor.storage.drift.profiles import ColumnProfile, Profile
+from monitor.storage.drift.rowscan import scan, scan_each
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -18,8 +18,8 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
 from monitor.ingest.schema import FeatureSchema
-from monitor.storage.bins import CategoryRollup, NumericRollup
-from monitor.storage.colscan import (
+from monitor.storage.drift.bins import CategoryRollup, NumericRollup
+from monitor.storage.drift.colscan import (
     ColumnKind,
     ColumnSpec,
     RowSet,
@@ -27,7 +27,7 @@ from monitor.storage.colscan import (
     numeric_groups,
     run_parallel,
 )
-from monitor.storage.profiles import (
+from monitor.storage.drift.profiles import (
     ColumnProfile,
     Profile,
     categorical_profile,
@@ -36,7 +36,7 @@ from monitor.storage.profiles import (
     numeric_profile,
     signature,
 )
-from monitor.storage.rowscan import count_hashes, known_hashes, name_new_categories
+from monitor.storage.drift.rowscan import count_hashes, known_hashes, name_new_categories
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import psycopg
 from sqlalchemy import Connection, Engine, text
 
-from monitor.storage.pgbinary import decode_rows, register_numpy_arrays
+from monitor.storage.drift.pgbinary import decode_rows, register_numpy_arrays
 
 Role = Literal["feature", "prediction", "label", "schema"]
 ColumnKind = Literal["numeric", "categorical"]

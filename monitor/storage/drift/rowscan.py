@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine
 
-from monitor.storage.bins import (
+from monitor.storage.drift.bins import (
     CategoryRollup,
     ColumnRollup,
     Deltas,
@@ -26,7 +26,7 @@ from monitor.storage.bins import (
     add_columns,
     schema_rollup,
 )
-from monitor.storage.colscan import (
+from monitor.storage.drift.colscan import (
     RowSet,
     category_counts,
     numeric_groups,
@@ -34,7 +34,7 @@ from monitor.storage.colscan import (
     text_hashes,
     unknown_feature_counts,
 )
-from monitor.storage.profiles import ColumnProfile, Profile
+from monitor.storage.drift.profiles import ColumnProfile, Profile
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -28,14 +28,14 @@ from sqlalchemy import Connection, text
 
 from monitor.stats import binned, drift
 from monitor.stats.binned import Rollup
-from monitor.storage.bins import MAX_CATEGORIES, NumericRollup
-from monitor.storage.colscan import (
+from monitor.storage.drift.bins import MAX_CATEGORIES, NumericRollup
+from monitor.storage.drift.colscan import (
     ColumnKind,
     ColumnSpec,
     Role,
     numpy_cursor,
 )
-from monitor.storage.pgbinary import float8_array, int8_array
+from monitor.storage.drift.pgbinary import float8_array, int8_array
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
