@@ -13,6 +13,7 @@ import typer
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.shutdown import Terminated, sigterm_raises
 
 app = typer.Typer(
     help="ml-monitor: monitoring and drift detection for ML models.",
@@ -199,7 +200,14 @@ def tokens_revoke(name: Annotated[str, typer.Argument()]) -> None:
 
 def main() -> None:
     try:
-        app()
+        with sigterm_raises():
+            app()
     except MonitorError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except Terminated:
+        typer.echo("stopped (SIGTERM)", err=True)
+        sys.exit(0)  # a requested, clean stop: systemd and Kubernetes count it as success
+    except KeyboardInterrupt:
+        typer.echo("stopped (Ctrl-C)", err=True)
+        sys.exit(130)

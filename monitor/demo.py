@@ -27,6 +27,7 @@ from monitor.jobs.scheduler import build_scheduler
 from monitor.runtime import database_url
 from monitor.server import prepare
 from monitor.services import build_services
+from monitor.shutdown import Terminated
 
 BACKFILL = timedelta(hours=2)
 DRIFT_STARTS = timedelta(minutes=30)  # before now
@@ -214,15 +215,16 @@ def _show(http: httpx.Client, base: str) -> None:
     )
 
 
-def _serve(app: Any, port: int) -> uvicorn.Server:
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
         raise RuntimeError(f"could not start the API on 127.0.0.1:{port} (port in use?)")
-    return server
+    return server, thread
 
 
 def run_demo(
@@ -233,7 +235,7 @@ def run_demo(
     with database_url(settings, announce=True) as url:
         services = build_services(settings, url)
         prepare(services)
-        server = _serve(create_app(services), port)
+        server, thread = _serve(create_app(services), port)
         scheduler = build_scheduler(services)
         scheduler.start()
         base = f"http://127.0.0.1:{port}"
@@ -248,11 +250,12 @@ def run_demo(
                     _backfill(sim, time.time())
                     _show(http, base)
                     _live(sim, minutes, keep_running)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             print("\n  stopping")
         finally:
-            scheduler.shutdown(wait=False)
-            server.should_exit = True
+            scheduler.shutdown(wait=True)
+            server.should_exit = True  # uvicorn finishes the requests in flight, then returns
+            thread.join(timeout=30)
             services.engine.dispose()
 
 

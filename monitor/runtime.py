@@ -21,7 +21,13 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
         return
     with embedded_database(settings.data_dir, user=settings.embedded_user) as server:
         if announce:
-            how = "started" if server.started_here else "joined running"
+            how = (
+                "started"
+                if server.started_here
+                else "adopted orphaned (its starting process is gone; stopped on exit)"
+                if server.adopted
+                else "joined running"
+            )
             print(f"embedded PostgreSQL: {how} under {server.pgdata} ({server.describe()})")
         url = server.url
         yield url

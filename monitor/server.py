@@ -67,6 +67,6 @@ def serve(
         try:
             uvicorn.run(create_app(services), host=host, port=port, log_level="info")
         finally:
-            if sched is not None:
-                sched.shutdown(wait=False)
+            if sched is not None:  # a running job finishes (its transaction), no new one starts
+                sched.shutdown(wait=True)
             services.engine.dispose()
