@@ -84,3 +84,16 @@ def test_unknown_model_is_404_and_bad_window_is_422(client: TestClient, services
         r = client.get("/v1/models/known/drift", params={"window": bad})
         assert r.status_code == 422, bad
         assert r.json()["error"]["code"] == "validation_failed"
+
+
+def test_a_window_the_model_does_not_compute_is_404_naming_its_windows(
+    client: TestClient, services: Services
+) -> None:
+    _drifting_model(services)
+    r = client.get("/v1/models/fraud/drift", params={"window": "7d"})
+    assert r.status_code == 404, r.text
+    error = r.json()["error"]
+    assert error["code"] == "not_found"
+    assert "'7d'" in error["message"]
+    assert "1h, 24h" in error["message"]
+    assert client.get("/v1/models/fraud/drift", params={"window": "1h"}).status_code == 200

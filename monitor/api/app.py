@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from monitor import __version__
 from monitor.api.errors import install_error_handlers
@@ -10,11 +11,18 @@ from monitor.api.routes import alertmanager, drift, events, health, ingest, jobs
 from monitor.services import Services
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN: air-gapped
+    # hosts get working docs; the validator badge (a call to validator.swagger.io) is off
+    app = FastAPIOffline(
         title="ml-monitor",
         version=__version__,
         description="Prediction logs in, drift, quality, performance and serving metrics out.",
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.services = services
     install_error_handlers(app)

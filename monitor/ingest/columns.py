@@ -30,13 +30,17 @@ Cells = tuple[list[EncodedArray | None], list[EncodedArray | None]]
 
 def _numeric(features: Sequence[Mapping[str, Any]], names: Sequence[str]) -> np.ndarray | None:
     columns = []
+    missing = 0
     for name in names:
         column = [f.get(name) for f in features]
         if not _NUMERIC_TYPES.issuperset(map(type, column)):
             return None
+        missing += column.count(None)
         columns.append(column)
     matrix = np.array(columns, dtype=np.float64).T  # None -> NaN, written as NULL
-    return None if np.isinf(matrix).any() else np.ascontiguousarray(matrix)
+    if np.isinf(matrix).any() or int(np.isnan(matrix).sum()) != missing:  # a NaN sent as NaN
+        return None
+    return np.ascontiguousarray(matrix)
 
 
 def _categorical(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -21,9 +22,39 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def _with_non_finite(text: bytes) -> Any:
+    """``text`` parsed with NaN / Infinity / -Infinity as floats, if it holds any of them.
+
+    Strict JSON has no such literals, but Python's ``json.dumps`` and many others write them for a
+    missing or broken value. Read here, the record checks answer 422 naming the record and field
+    ("must be a finite number"), which says more than a 400 about a character position.
+    """
+    seen: list[str] = []
+
+    def constant(name: str) -> float:
+        seen.append(name)
+        return float(name)
+
+    try:
+        doc = json.loads(text, parse_constant=constant)
+    except (ValueError, RecursionError):
+        return None
+    return doc if seen else None
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        doc = _with_non_finite(text)
+        if doc is None:
+            raise
+        return doc
+
+
 def decode_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        return _loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from exc
 
@@ -33,7 +64,7 @@ def decode_ndjson(body: bytes) -> list[Any]:
     problems: list[Problem] = []
     for index, line in enumerate(ln for ln in body.split(b"\n") if ln.strip()):
         try:
-            records.append(orjson.loads(line))
+            records.append(_loads(line))
         except orjson.JSONDecodeError as exc:
             problems.append(Problem(f"not valid JSON: {exc}", index=index))
     if problems:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.errors import Problem, StorageError, ValidationFailed
+from monitor.errors import NotFound, Problem, StorageError, ValidationFailed
 from monitor.ingest import labels as label_records
 from monitor.ingest.predictions import Limits, Row, first_per_id, group_by_model, typed_rows
 from monitor.ingest.schema import FeatureSchema
@@ -137,10 +137,18 @@ class IngestService:
                 "nothing was stored",
                 problems,
             )
+        unknown = [m for m in by_model if self.models.get(m) is None]
+        if unknown:  # a label cannot create a model: a typo would start a model of its own
+            names = ", ".join(repr(m) for m in unknown)
+            what = f"model {names} is" if len(unknown) == 1 else f"models {names} are"
+            raise NotFound(
+                f"{what} not known; send predictions or create it with PUT /v1/models/{{model}} "
+                "first; nothing was stored"
+            )
         stored = 0
         with translate_errors(), self.engine.begin() as conn:
             for model, rows in by_model.items():
-                record = self.models.ensure_in(conn, model)
+                record = self.models.require(model)
                 stored += upsert_labels(conn, record.id, rows)
         self.metrics.accepted("labels", stored)
         return IngestResult(received=len(records), stored=stored)

@@ -16,6 +16,7 @@ from tests.api.helpers import count, record
 
 
 def test_labels_before_and_after_their_predictions(client: TestClient, services: Services) -> None:
+    assert client.put("/v1/models/fraud", json={"task": "classification"}).status_code < 300
     early = client.post(
         "/v1/labels", json={"labels": [{"prediction_id": "p-1", "model": "fraud", "label": 1}]}
     )
@@ -42,6 +43,7 @@ def test_labels_before_and_after_their_predictions(client: TestClient, services:
 
 
 def test_text_labels(client: TestClient, services: Services) -> None:
+    assert client.put("/v1/models/intent", json={"task": "classification"}).status_code < 300
     r = client.post(
         "/v1/labels",
         json={
@@ -57,6 +59,26 @@ def test_text_labels(client: TestClient, services: Services) -> None:
     )
     assert r.status_code == 200
     assert count(services.engine, "labels", "label_text = 'refund'") == 1
+
+
+def test_labels_for_an_unknown_model_are_404_and_create_nothing(
+    client: TestClient, services: Services
+) -> None:
+    client.post("/v1/predictions", json={"predictions": [record(1)]})
+    r = client.post(
+        "/v1/labels",
+        json={
+            "labels": [
+                {"prediction_id": "p-1", "model": "fraud", "label": 1},
+                {"prediction_id": "p-1", "model": "fruad", "label": 1},
+            ]
+        },
+    )
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+    assert "'fruad'" in r.json()["error"]["message"]
+    assert count(services.engine, "labels") == 0
+    assert count(services.engine, "models") == 1
 
 
 def test_bad_labels_reject_the_batch(client: TestClient, services: Services) -> None:

@@ -290,3 +290,33 @@ def test_sql_metacharacters_do_not_reach_sql(client: TestClient, services: Servi
         )
     assert {"predictions", "labels", "models"} <= tables
     assert stored_nothing(services.engine)
+
+
+def test_nan_and_infinity_literals_are_422_naming_record_and_field(
+    client: TestClient, services: Services
+) -> None:
+    """Not strict JSON, but what json.dumps writes: read, then refused like any non-finite
+    number, as the README says (422, every bad field named, nothing stored)."""
+    client.post("/v1/predictions", json={"predictions": [record(0)]})  # the schema exists
+    body = (
+        b'{"predictions": [{"model": "fraud", "features": {"amount": NaN}},'
+        b' {"model": "fraud", "features": {"amount": 1.5}, "latency_ms": Infinity},'
+        b' {"model": "fraud", "features": {"amount": 2.5}, "prediction": -Infinity}]}'
+    )
+    r = client.post("/v1/predictions", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    named = [(d["index"], d["field"]) for d in r.json()["error"]["details"]]
+    assert named == [(0, "features.amount"), (1, "latency_ms"), (2, "prediction")]
+    ndjson = client.post(
+        "/v1/predictions",
+        content=b'{"model": "fraud", "features": {"amount": NaN}}\n',
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert ndjson.status_code == 422, ndjson.text
+    assert count(services.engine, "predictions") == 1
+    still_malformed = client.post(
+        "/v1/predictions",
+        content=b'{"predictions": [NaN',
+        headers={"Content-Type": "application/json"},
+    )
+    assert still_malformed.status_code == 400

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
 from monitor.api.deps import ServicesDep
+from monitor.errors import NotFound
 from monitor.ingest.names import MODEL_NAME
+from monitor.jobs.runner import windows_for
 from monitor.reports import render_report, report_window
 from monitor.storage.engine import translate_errors
 from monitor.storage.results import StoredResult, read_latest
@@ -106,6 +108,12 @@ def get_drift(
 ) -> dict[str, Any]:
     record = svc.models.require(model)
     report_window(window)  # 422 for a malformed window
+    configured = windows_for(record, svc.settings)
+    if window not in configured:  # never computed: an empty 200 would read as "no drift"
+        raise NotFound(
+            f"window {window!r} is not computed for model {record.name!r}; its windows are "
+            f"{', '.join(configured)} (set 'windows' in the model's configuration)"
+        )
     with translate_errors(), svc.engine.connect() as conn:
         rows = read_latest(conn, record.id, metrics=METRICS)
     return drift_body(record.name, window, version, rows)
