@@ -10,7 +10,6 @@ from monitor.api.errors import install_error_handlers
 from monitor.api.routes import alertmanager, drift, events, health, ingest, jobs, models, webhooks
 from monitor.services import Services
 
-
 DOCS_ASSETS = "/docs-assets"
 
 
