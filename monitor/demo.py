@@ -21,6 +21,7 @@ import numpy as np
 import uvicorn
 
 from monitor.api.app import create_app
+from monitor.catalogue import FEATURE_DRIFT_DETECTED
 from monitor.client import MonitorClient
 from monitor.config import Settings
 from monitor.jobs.scheduler import build_scheduler
@@ -204,7 +205,7 @@ def _show(http: httpx.Client, base: str) -> None:
     drifted = [
         line
         for line in metrics
-        if line.startswith("ml_feature_drift_detected") and line.endswith(" 1.0")
+        if line.startswith(FEATURE_DRIFT_DETECTED.name) and line.endswith(" 1.0")
     ]
     print("\n  from /metrics:")
     for line in drifted[:8]:

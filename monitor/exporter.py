@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
@@ -31,49 +32,23 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, Engine
 
+from monitor import catalogue
 from monitor.errors import StorageError
 from monitor.jobs.base import JOB_NAMES
 from monitor.storage.engine import translate_errors
 from monitor.storage.jobs import JobState, read_job_states
 
 log = logging.getLogger(__name__)
+_F = TypeVar("_F", GaugeMetricFamily, CounterMetricFamily)
 
-PREFIX = "ml_"
-
-# Figures the jobs write (Result.metric) and what they mean; any other metric a job writes is
-# exported too, untyped, with a generic help text.
-KNOWN = {
-    "feature_drift_score": "Drift statistic of a feature in a window (label method)",
-    "feature_drift_pvalue": "p-value of the feature's drift test, where the method has one",
-    "feature_drift_detected": "1 if the feature drifted in the window after thresholds and guards",
-    "dataset_drift_share": "Share of the model's features that drifted in the window",
-    "prediction_drift_score": "Drift statistic of the model's output in the window",
-    "label_drift_score": "Drift statistic of the delayed labels in the window",
-    "feature_missing_ratio": "Share of rows with the feature missing",
-    "feature_out_of_range_ratio": "Share of numeric values outside the reference range",
-    "feature_new_category_ratio": "Share of categorical values unseen in the reference",
-    "schema_violations": "Values of the feature in the window that did not fit its schema",
-    "model_performance": "Model quality from labelled predictions (label metric)",
-    "prediction_latency_seconds": "Prediction latency quantile in the window",
-    "predictions_per_second": "Predictions per second over the window",
-    "prediction_error_ratio": "Share of predictions whose status is not ok",
-    "model_load_seconds": "Time the last model load of this version and variant took",
-    "cost_per_million_predictions": "Cost of one million predictions in the window",
-    "window_samples": "Rows behind a windowed figure (label metric: which figure)",
-    "variant_latency_p95_delta_seconds": "p95 latency of a variant minus production's",
-    "variant_error_ratio_delta": "Error ratio of a variant minus production's",
-    "variant_prediction_drift_score": "Drift of a variant's predictions against production's",
-}
+PREFIX = catalogue.RESULT_PREFIX
+# Any figure a job writes that the catalogue does not know is exported too, untyped, with a
+# generic help text.
 GENERIC_HELP = "Figure computed by the ml-monitor jobs"
-
-# Every known figure is a gauge, except the latency quantiles: Prometheus reserves the quantile
-# label for summaries (promtool rejects it on a gauge), and a summary is what they are, quantiles
-# over a sliding window, only without the cumulative _count and _sum.
-SUMMARIES = frozenset({"prediction_latency_seconds"})
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-BASE_LABELS = ("model", "model_version", "window")
+BASE_LABELS = catalogue.BASE_LABELS
 # Suffixes Prometheus reserves for counters, histograms and summaries: a figure named so could
 # collide with another collector's series.
 _RESERVED_SUFFIXES = ("_total", "_created", "_count", "_sum", "_bucket", "_info")
@@ -125,7 +100,7 @@ class ResultsCollector(Collector):
         self._refreshing = False
 
     def describe(self) -> Iterable[Metric]:
-        families = [Metric(PREFIX + name, doc, _type(name)) for name, doc in KNOWN.items()]
+        families = [Metric(m.name, m.help, m.type) for m in catalogue.RESULTS.values()]
         return families + _job_families()
 
     def collect(self) -> Iterable[Metric]:
@@ -220,7 +195,12 @@ class ResultFamily(Metric):
         self._rows = rows
         self._labels = labels
         self._made: list[Sample] | None = None
-        super().__init__(PREFIX + metric, KNOWN.get(metric, GENERIC_HELP), _type(metric))
+        known = catalogue.RESULTS.get(metric)
+        super().__init__(
+            PREFIX + metric,
+            known.help if known else GENERIC_HELP,
+            known.type if known else "unknown",
+        )
 
     @property
     def samples(self) -> list[Sample]:
@@ -324,25 +304,11 @@ def _warn_unexportable(metric: str) -> None:
     log.warning("result metric %r is not exportable to Prometheus; skipped", metric)
 
 
-def _type(metric: str) -> str:
-    if metric in SUMMARIES:
-        return "summary"
-    return "gauge" if metric in KNOWN else "unknown"
-
-
 def _job_families(states: Iterable[JobState] | None = None) -> list[Metric]:
     """The job health families; without ``states`` (describe) they have no samples."""
-    duration = GaugeMetricFamily(
-        "monitor_job_duration_seconds", "Duration of the job's last run", labels=["job"]
-    )
-    success = GaugeMetricFamily(
-        "monitor_job_last_success_timestamp_seconds",
-        "Unix time the job last finished without a failure",
-        labels=["job"],
-    )
-    failures = CounterMetricFamily(
-        "monitor_job_failures", "Job runs that failed for a model", labels=["job"]
-    )
+    duration = _family(GaugeMetricFamily, catalogue.JOB_DURATION_SECONDS)
+    success = _family(GaugeMetricFamily, catalogue.JOB_LAST_SUCCESS_TIMESTAMP_SECONDS)
+    failures = _family(CounterMetricFamily, catalogue.JOB_FAILURES_TOTAL)
     by_job = {s.job: s for s in states or ()}
     for job in sorted(set(JOB_NAMES) | set(by_job)) if states is not None else ():
         state = by_job.get(job)
@@ -352,3 +318,7 @@ def _job_families(states: Iterable[JobState] | None = None) -> list[Metric]:
         if state and state.last_success_at is not None:
             success.add_metric([job], state.last_success_at.timestamp())
     return [duration, success, failures]
+
+
+def _family(kind: type[_F], metric: catalogue.Metric) -> _F:
+    return kind(metric.family, metric.help, labels=list(metric.labels))

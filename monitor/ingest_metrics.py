@@ -12,33 +12,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
+from monitor import catalogue
+
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.predictions_total = PromCounter(
-            "ml_predictions_total",
-            "Predictions stored (a resent duplicate is not counted again)",
-            ["model", "model_version", "status"],
-            registry=registry,
-        )
-        self.slow_total = PromCounter(
-            "ml_predictions_over_latency_slo_total",
-            "Predictions stored whose latency_ms exceeded the model's SLO latency",
-            ["model", "model_version"],
-            registry=registry,
-        )
-        self.rows_total = PromCounter(
-            "monitor_ingest_rows_total",
-            "Rows accepted by ingest, by kind of data",
-            ["kind"],
-            registry=registry,
-        )
-        self.rejected_total = PromCounter(
-            "monitor_ingest_rejected_total",
-            "Records rejected by ingest, by reason",
-            ["reason"],
-            registry=registry,
-        )
+        self.predictions_total = _counter(catalogue.PREDICTIONS_TOTAL, registry)
+        self.slow_total = _counter(catalogue.PREDICTIONS_OVER_LATENCY_SLO_TOTAL, registry)
+        self.rows_total = _counter(catalogue.INGEST_ROWS_TOTAL, registry)
+        self.rejected_total = _counter(catalogue.INGEST_REJECTED_TOTAL, registry)
 
     def stored_predictions(
         self, model: str, rows: Sequence[Sequence[Any]], slo_latency_ms: float
@@ -61,3 +43,7 @@ class IngestMetrics:
     def rejected(self, reason: str, n: int = 1) -> None:
         if n:
             self.rejected_total.labels(reason).inc(n)
+
+
+def _counter(metric: catalogue.Metric, registry: CollectorRegistry) -> PromCounter:
+    return PromCounter(metric.name, metric.help, list(metric.labels), registry=registry)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from monitor.catalogue import DATASET_DRIFT_SHARE
 from monitor.ingest.names import FEATURE_NAME, label_value_problem, model_name_problem
 from monitor.ingest.schema import Feature, FeatureSchema
 from monitor.windows import parse_window
@@ -28,7 +29,7 @@ class DriftSettings(Strict):
     large_reference_rows: int = Field(
         default=1000, ge=1, description="above this, distance metrics replace tests"
     )
-    dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
+    dataset_drift_share: float = Field(default=DATASET_DRIFT_SHARE.threshold, gt=0, le=1)
     correction: Literal["none", "bonferroni", "fdr"] = "none"
     methods: dict[str, str] = Field(default_factory=dict, description="feature -> method")
     thresholds: dict[str, float] = Field(default_factory=dict, description="feature -> threshold")

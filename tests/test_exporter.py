@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from monitor import catalogue
 from monitor.config import Settings
 from monitor.exporter import ResultsCollector, render
 from monitor.jobs.base import JOB_NAMES, Window
@@ -103,6 +104,18 @@ def test_metrics_show_latest_results_and_job_health(client: TestClient) -> None:
     for samples in families.values():
         for labels, _ in samples:
             assert not any(k.endswith("id") for k in labels)
+
+
+@pytest.mark.usefixtures("computed")
+def test_scraped_families_say_what_the_catalogue_says(client: TestClient) -> None:
+    scraped = {
+        f.name: (f.type, f.documentation)
+        for f in text_string_to_metric_families(client.get("/metrics").text)
+        if f.name.startswith(("ml_", "monitor_")) and not f.name.endswith("_created")
+    }
+    expected = {m.family: (m.type, m.help) for m in catalogue.CATALOGUE}
+    assert {"ml_prediction_latency_seconds", "monitor_job_failures"} <= set(scraped)
+    assert {name: scraped[name] for name in scraped} == {name: expected[name] for name in scraped}
 
 
 @pytest.mark.usefixtures("computed")

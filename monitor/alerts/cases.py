@@ -10,6 +10,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitor.catalogue import (
+    COST_PER_MILLION_PREDICTIONS,
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_DETECTED,
+    INGEST_ROWS_TOTAL,
+    JOB_FAILURES_TOTAL,
+    JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    MODEL_LOAD_SECONDS,
+    MODEL_PERFORMANCE,
+    PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
+    PREDICTIONS_TOTAL,
+    WEBHOOK_DELIVERIES_TOTAL,
+    WINDOW_SAMPLES,
+)
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -57,9 +72,9 @@ def _drift_cases() -> tuple[Case, ...]:
             "feature drift fires after 30m on enough rows, only for the drifted feature",
             "MLFeatureDrift",
             {
-                series("ml_feature_drift_detected", amount): "1x60",
-                series("ml_feature_drift_detected", country): "0x60",
-                series("ml_window_samples", rows): "500x60",
+                series(FEATURE_DRIFT_DETECTED.name, amount): "1x60",
+                series(FEATURE_DRIFT_DETECTED.name, country): "0x60",
+                series(WINDOW_SAMPLES.name, rows): "500x60",
             },
             (("20m", ()), ("45m", (Expect(amount, 1),))),
         ),
@@ -67,8 +82,8 @@ def _drift_cases() -> tuple[Case, ...]:
             "feature drift stays quiet below the minimum sample size",
             "MLFeatureDrift",
             {
-                series("ml_feature_drift_detected", amount): "1x60",
-                series("ml_window_samples", rows): "50x60",
+                series(FEATURE_DRIFT_DETECTED.name, amount): "1x60",
+                series(WINDOW_SAMPLES.name, rows): "50x60",
             },
             (("45m", ()),),
         ),
@@ -76,8 +91,8 @@ def _drift_cases() -> tuple[Case, ...]:
             "dataset drift fires when the drifted share reaches the threshold",
             "MLDatasetDrift",
             {
-                series("ml_dataset_drift_share", share): "0.6x60",
-                series("ml_window_samples", rows): "500x60",
+                series(DATASET_DRIFT_SHARE.name, share): "0.6x60",
+                series(WINDOW_SAMPLES.name, rows): "500x60",
             },
             (("20m", ()), ("45m", (Expect(share, 0.6),))),
         ),
@@ -85,10 +100,10 @@ def _drift_cases() -> tuple[Case, ...]:
             "dataset drift stays quiet below the threshold and on too few rows",
             "MLDatasetDrift",
             {
-                series("ml_dataset_drift_share", share): "0.4x60",
-                series("ml_dataset_drift_share", {**share, "window": "24h"}): "0.9x60",
-                series("ml_window_samples", rows): "500x60",
-                series("ml_window_samples", {**rows, "window": "24h"}): "20x60",
+                series(DATASET_DRIFT_SHARE.name, share): "0.4x60",
+                series(DATASET_DRIFT_SHARE.name, {**share, "window": "24h"}): "0.9x60",
+                series(WINDOW_SAMPLES.name, rows): "500x60",
+                series(WINDOW_SAMPLES.name, {**rows, "window": "24h"}): "20x60",
             },
             (("45m", ()),),
         ),
@@ -104,9 +119,9 @@ def _performance_cases() -> tuple[Case, ...]:
             "performance drop fires for a falling accuracy and a rising error",
             "MLPerformanceDrop",
             {
-                series("ml_model_performance", accuracy): "0.9x120 0.7x120",
-                series("ml_model_performance", mae): "2x120 3x120",
-                series("ml_window_samples", labelled): "1000x240",
+                series(MODEL_PERFORMANCE.name, accuracy): "0.9x120 0.7x120",
+                series(MODEL_PERFORMANCE.name, mae): "2x120 3x120",
+                series(WINDOW_SAMPLES.name, labelled): "1000x240",
             },
             (("150m", ()), ("240m", (Expect(accuracy, 0.7), Expect(mae, 3)))),
         ),
@@ -114,9 +129,9 @@ def _performance_cases() -> tuple[Case, ...]:
             "performance drop stays quiet when stable or on too few labels",
             "MLPerformanceDrop",
             {
-                series("ml_model_performance", accuracy): "0.9x240",
-                series("ml_model_performance", mae): "2x120 3x120",
-                series("ml_window_samples", labelled): "30x240",
+                series(MODEL_PERFORMANCE.name, accuracy): "0.9x240",
+                series(MODEL_PERFORMANCE.name, mae): "2x120 3x120",
+                series(WINDOW_SAMPLES.name, labelled): "30x240",
             },
             (("240m", ()),),
         ),
@@ -124,9 +139,9 @@ def _performance_cases() -> tuple[Case, ...]:
 
 
 def _burn_cases() -> tuple[Case, ...]:
-    ok = series("ml_predictions_total", {**FRAUD, "status": "ok"})
-    bad = series("ml_predictions_total", {**FRAUD, "status": "timeout"})
-    slow = series("ml_predictions_over_latency_slo_total", FRAUD)
+    ok = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
+    bad = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "timeout"})
+    slow = series(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, FRAUD)
     model = {"model": "fraud"}
     return (
         Case(
@@ -199,7 +214,7 @@ def _burn_cases() -> tuple[Case, ...]:
 
 
 def _serving_cases() -> tuple[Case, ...]:
-    total = series("ml_predictions_total", {**FRAUD, "status": "ok"})
+    total = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
     canary = {**LLM, "variant": "canary"}
     production = {**LLM, "variant": "production"}
     cost = {**LLM, "window": "24h", "currency": "USD"}
@@ -232,27 +247,27 @@ def _serving_cases() -> tuple[Case, ...]:
             "slow model load warns for the slow variant only",
             "MLModelLoadSlow",
             {
-                series("ml_model_load_seconds", canary): "300x10",
-                series("ml_model_load_seconds", production): "45x10",
+                series(MODEL_LOAD_SECONDS.name, canary): "300x10",
+                series(MODEL_LOAD_SECONDS.name, production): "45x10",
             },
             (("5m", (Expect(canary, 300),)),),
         ),
         Case(
             "slow model load stays quiet for loads under two minutes",
             "MLModelLoadSlow",
-            {series("ml_model_load_seconds", production): "45x10 119x10"},
+            {series(MODEL_LOAD_SECONDS.name, production): "45x10 119x10"},
             (("5m", ()), ("15m", ())),
         ),
         Case(
             "cost above budget fires after an hour, only where a budget exists and is exceeded",
             "MLCostAboveBudget",
             {
-                series("ml_cost_per_million_predictions", cost): "250x90",
-                series("ml_cost_per_million_predictions", {**cost, "window": "1h"}): "900x90",
+                series(COST_PER_MILLION_PREDICTIONS.name, cost): "250x90",
+                series(COST_PER_MILLION_PREDICTIONS.name, {**cost, "window": "1h"}): "900x90",
                 series(
-                    "ml_cost_per_million_predictions", {**FRAUD, "window": "24h", "currency": "USD"}
+                    COST_PER_MILLION_PREDICTIONS.name, {**FRAUD, "window": "24h", "currency": "USD"}
                 ): "12x90",
-                series("ml_cost_per_million_predictions", {**cost, "currency": "EUR"}): "500x90",
+                series(COST_PER_MILLION_PREDICTIONS.name, {**cost, "currency": "EUR"}): "500x90",
             },
             (("30m", ()), ("80m", (Expect(cost, 250),))),
         ),
@@ -304,9 +319,9 @@ def _gpu_cases() -> tuple[Case, ...]:
 
 
 def _service_cases() -> tuple[Case, ...]:
-    failures, last = "monitor_job_failures_total", "monitor_job_last_success_timestamp_seconds"
+    failures, last = JOB_FAILURES_TOTAL.name, JOB_LAST_SUCCESS_TIMESTAMP_SECONDS.name
     scraped = {"job": "ml-monitor", "instance": "ml-monitor:8000"}
-    rows = series("monitor_ingest_rows_total", {"kind": "predictions"})
+    rows = series(INGEST_ROWS_TOTAL.name, {"kind": "predictions"})
     return (
         Case(
             "job failing fires whether the job label was honoured or exported",
@@ -331,8 +346,8 @@ def _service_cases() -> tuple[Case, ...]:
             "dead webhook deliveries open a ticket",
             "MLMonitorWebhookDeliveriesDead",
             {
-                series("monitor_webhook_deliveries_total", {"outcome": "dead"}): "0x10 1x20",
-                series("monitor_webhook_deliveries_total", {"outcome": "delivered"}): "0+5x30",
+                series(WEBHOOK_DELIVERIES_TOTAL.name, {"outcome": "dead"}): "0x10 1x20",
+                series(WEBHOOK_DELIVERIES_TOTAL.name, {"outcome": "delivered"}): "0+5x30",
             },
             (("5m", ()), ("20m", (Expect({}, 1),))),
         ),

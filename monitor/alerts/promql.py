@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from monitor import catalogue
+from monitor.catalogue import PREDICTIONS_OVER_LATENCY_SLO_TOTAL, PREDICTIONS_TOTAL
+
 SLI = Literal["errors", "slow"]
 
-PERFORMANCE_HIGHER_IS_BETTER = "accuracy|precision|recall|f1|roc_auc"
-PERFORMANCE_LOWER_IS_BETTER = "log_loss|mae|rmse|mape"
+PERFORMANCE_HIGHER_IS_BETTER = "|".join(catalogue.PERFORMANCE_HIGHER_IS_BETTER)
+PERFORMANCE_LOWER_IS_BETTER = "|".join(catalogue.PERFORMANCE_LOWER_IS_BETTER)
 
 
 def selector(metric: str, *matchers: str) -> str:
@@ -44,11 +47,11 @@ def dcgm(metric: str, host: str = "$host") -> str:
 def sli_ratio(sli: SLI, window: str, *matchers: str) -> str:
     """Share of predictions per model over ``window`` that failed (``errors``) or were slower
     than the SLO latency (``slow``): 0, not nothing, when there were predictions but no bad ones."""
-    total = f"sum by (model) (rate({selector('ml_predictions_total', *matchers)}[{window}]))"
+    total = f"sum by (model) (rate({selector(PREDICTIONS_TOTAL.name, *matchers)}[{window}]))"
     if sli == "errors":
-        bad_series = selector("ml_predictions_total", 'status!="ok"', *matchers)
+        bad_series = selector(PREDICTIONS_TOTAL.name, 'status!="ok"', *matchers)
     else:
-        bad_series = selector("ml_predictions_over_latency_slo_total", *matchers)
+        bad_series = selector(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, *matchers)
     bad = f"sum by (model) (rate({bad_series}[{window}]))"
     return f"({bad} or {total} * 0) / {total}"
 

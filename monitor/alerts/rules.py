@@ -15,12 +15,25 @@ from typing import Literal
 
 from monitor.alerts import promql
 from monitor.alerts.promql import SLI, number, scheduler_job, selector, sli_ratio, sli_record
+from monitor.catalogue import (
+    COST_PER_MILLION_PREDICTIONS,
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_DETECTED,
+    INGEST_ROWS_TOTAL,
+    JOB_FAILURES_TOTAL,
+    JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    MODEL_LOAD_SECONDS,
+    MODEL_PERFORMANCE,
+    PREDICTIONS_TOTAL,
+    WEBHOOK_DELIVERIES_TOTAL,
+    WINDOW_SAMPLES,
+)
 from monitor.schemas import DriftSettings, SloSettings
 
 Severity = Literal["page", "ticket", "warning"]
 Ratio = Callable[[SLI, str], str]
 
-DEFAULT_COST_BUDGET_PER_MILLION = 100.0
+DEFAULT_COST_BUDGET_PER_MILLION = COST_PER_MILLION_PREDICTIONS.threshold
 """Cost per 1M predictions above which MLCostAboveBudget fires (currency USD, 24h window)."""
 DEFAULT_RUNBOOK_BASE = "https://github.com/ml-monitor/ml-monitor/blob/main/docs/alerts.md"
 RETRAIN = "retrain"
@@ -44,8 +57,8 @@ class RuleSettings:
     cost_budgets: Mapping[str, float] = field(
         default_factory=lambda: {"USD": DEFAULT_COST_BUDGET_PER_MILLION}
     )
-    performance_drop: float = 0.10
-    model_load_seconds: float = 120.0
+    performance_drop: float = MODEL_PERFORMANCE.threshold
+    model_load_seconds: float = MODEL_LOAD_SECONDS.threshold
     gpu_memory_used: float = 0.95
     gpu_utilization_percent: float = 95.0
     kv_cache_usage: float = 0.95
@@ -100,7 +113,7 @@ def inline_ratio(sli: SLI, window: str) -> str:
 
 
 def _samples_guard(kind: str, settings: RuleSettings) -> str:
-    samples = selector("ml_window_samples", f'metric="{kind}"')
+    samples = selector(WINDOW_SAMPLES.name, f'metric="{kind}"')
     return f"on (model, model_version, window) {samples} >= {settings.drift.min_samples}"
 
 
@@ -110,7 +123,7 @@ def drift_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
     return (
         Alert(
             name="MLFeatureDrift",
-            expr=f"ml_feature_drift_detected == 1\nand {guard}",
+            expr=f"{FEATURE_DRIFT_DETECTED} == 1\nand {guard}",
             for_="30m",
             severity="warning",
             action=RETRAIN,
@@ -122,7 +135,7 @@ def drift_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
         ),
         Alert(
             name="MLDatasetDrift",
-            expr=f"ml_dataset_drift_share >= {number(share)}\nand {guard}",
+            expr=f"{DATASET_DRIFT_SHARE} >= {number(share)}\nand {guard}",
             for_="30m",
             severity="ticket",
             action=RETRAIN,
@@ -184,7 +197,7 @@ def burn_alerts(
 
 def model_quality_group(settings: RuleSettings) -> Group:
     drop = settings.performance_drop
-    perf = "ml_model_performance"
+    perf = MODEL_PERFORMANCE.name
     worse = (
         f'(\n  {perf}{{metric=~"{promql.PERFORMANCE_HIGHER_IS_BETTER}"}}\n'
         f"    < {number(1 - drop)} * {PERFORMANCE_BASELINE_RECORD}\n"
@@ -228,8 +241,8 @@ def slo_group(settings: RuleSettings) -> Group:
 
 
 def _throughput_alerts() -> tuple[Alert, ...]:
-    now = "sum by (model) (rate(ml_predictions_total[30m]))"
-    yesterday = "sum by (model) (rate(ml_predictions_total[30m] offset 1d))"
+    now = f"sum by (model) (rate({PREDICTIONS_TOTAL}[30m]))"
+    yesterday = f"sum by (model) (rate({PREDICTIONS_TOTAL}[30m] offset 1d))"
     return (
         Alert(
             name="MLThroughputDrop",
@@ -242,8 +255,8 @@ def _throughput_alerts() -> tuple[Alert, ...]:
         ),
         Alert(
             name="MLPredictionsStopped",
-            expr="sum by (model) (rate(ml_predictions_total[15m])) == 0\n"
-            "and sum by (model) (rate(ml_predictions_total[1d])) > 0",
+            expr=f"sum by (model) (rate({PREDICTIONS_TOTAL}[15m])) == 0\n"
+            f"and sum by (model) (rate({PREDICTIONS_TOTAL}[1d])) > 0",
             for_="15m",
             severity="ticket",
             summary="No predictions from {{ $labels.model }} for 30 minutes",
@@ -266,7 +279,7 @@ def serving_group(settings: RuleSettings) -> Group:
             *_throughput_alerts(),
             Alert(
                 name="MLModelLoadSlow",
-                expr=f"ml_model_load_seconds > {number(settings.model_load_seconds)}",
+                expr=f"{MODEL_LOAD_SECONDS} > {number(settings.model_load_seconds)}",
                 for_="0m",
                 severity="warning",
                 summary="Loading {{ $labels.model }} {{ $labels.model_version }} "
@@ -277,7 +290,7 @@ def serving_group(settings: RuleSettings) -> Group:
             ),
             Alert(
                 name="MLCostAboveBudget",
-                expr='ml_cost_per_million_predictions{window="24h"}\n'
+                expr=f'{COST_PER_MILLION_PREDICTIONS}{{window="24h"}}\n'
                 f"> on (currency) group_left () {COST_BUDGET_RECORD}",
                 for_="1h",
                 severity="ticket",
@@ -346,8 +359,8 @@ def gpu_group(settings: RuleSettings) -> Group:
 
 
 def service_group(settings: RuleSettings) -> Group:
-    failures = scheduler_job("increase(monitor_job_failures_total[1h])")
-    last_success = scheduler_job("monitor_job_last_success_timestamp_seconds")
+    failures = scheduler_job(f"increase({JOB_FAILURES_TOTAL}[1h])")
+    last_success = scheduler_job(JOB_LAST_SUCCESS_TIMESTAMP_SECONDS.name)
     return Group(
         name="ml-monitor-service",
         file="service",
@@ -375,7 +388,7 @@ def service_group(settings: RuleSettings) -> Group:
             ),
             Alert(
                 name="MLMonitorWebhookDeliveriesDead",
-                expr='sum(increase(monitor_webhook_deliveries_total{outcome="dead"}[1h])) > 0',
+                expr=f'sum(increase({WEBHOOK_DELIVERIES_TOTAL}{{outcome="dead"}}[1h])) > 0',
                 for_="0m",
                 severity="ticket",
                 summary="Retraining webhooks were given up",
@@ -385,8 +398,8 @@ def service_group(settings: RuleSettings) -> Group:
             ),
             Alert(
                 name="MLIngestStalled",
-                expr="sum(rate(monitor_ingest_rows_total[15m])) == 0\n"
-                "and sum(rate(monitor_ingest_rows_total[1d])) > 0",
+                expr=f"sum(rate({INGEST_ROWS_TOTAL}[15m])) == 0\n"
+                f"and sum(rate({INGEST_ROWS_TOTAL}[1d])) > 0",
                 for_="15m",
                 severity="ticket",
                 summary="ml-monitor stopped ingesting",

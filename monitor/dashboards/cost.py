@@ -5,6 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.rules import RuleSettings
+from monitor.catalogue import COST_PER_MILLION_PREDICTIONS, PREDICTIONS_TOTAL
 from monitor.dashboards.panels import (
     new_dashboard,
     query,
@@ -20,10 +21,10 @@ SEL = f'{MODELS}, window="$window"'
 DAILY_SPEND = (
     "sum by (model, currency) (\n"
     "  max by (model, model_version, currency) (\n"
-    f'    ml_cost_per_million_predictions{{{MODELS}, window="24h"}}\n'
+    f'    {COST_PER_MILLION_PREDICTIONS}{{{MODELS}, window="24h"}}\n'
     "  )\n"
     "  * on (model, model_version) group_left ()\n"
-    f"  sum by (model, model_version) (increase(ml_predictions_total{{{MODELS}}}[1d]))\n"
+    f"  sum by (model, model_version) (increase({PREDICTIONS_TOTAL}{{{MODELS}}}[1d]))\n"
     ") / 1e6"
 )
 
@@ -31,7 +32,7 @@ DAILY_SPEND = (
 def cost() -> db.Dashboard:
     budget = min(RuleSettings().cost_budgets.values())
     over_budget = ((None, "green"), (0.8 * budget, "orange"), (budget, "red"))
-    per_million = f"max by (model, currency) (ml_cost_per_million_predictions{{{SEL}}})"
+    per_million = f"max by (model, currency) ({COST_PER_MILLION_PREDICTIONS}{{{SEL}}})"
     return (
         new_dashboard(
             "ml-monitor-cost",
@@ -41,12 +42,12 @@ def cost() -> db.Dashboard:
         )
         .with_variable(
             query_variable(
-                "model", "Model", "label_values(ml_cost_per_million_predictions, model)", multi=True
+                "model", "Model", f"label_values({COST_PER_MILLION_PREDICTIONS}, model)", multi=True
             )
         )
         .with_variable(
             query_variable(
-                "window", "Window", "label_values(ml_cost_per_million_predictions, window)"
+                "window", "Window", f"label_values({COST_PER_MILLION_PREDICTIONS}, window)"
             )
         )
         .with_row(row("Cost per million predictions"))
@@ -83,7 +84,7 @@ def cost() -> db.Dashboard:
                 "short",
                 [
                     query(
-                        f"sum by (model) (increase(ml_predictions_total{{{MODELS}}}[1d]))",
+                        f"sum by (model) (increase({PREDICTIONS_TOTAL}{{{MODELS}}}[1d]))",
                         "{{model}}",
                     )
                 ],

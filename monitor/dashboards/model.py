@@ -5,6 +5,23 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.promql import PERFORMANCE_HIGHER_IS_BETTER, PERFORMANCE_LOWER_IS_BETTER
+from monitor.catalogue import (
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_DETECTED,
+    FEATURE_DRIFT_PVALUE,
+    FEATURE_DRIFT_SCORE,
+    FEATURE_MISSING_RATIO,
+    FEATURE_NEW_CATEGORY_RATIO,
+    FEATURE_OUT_OF_RANGE_RATIO,
+    MODEL_LOAD_SECONDS,
+    MODEL_PERFORMANCE,
+    PREDICTION_DRIFT_SCORE,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
+    PREDICTIONS_PER_SECOND,
+    PREDICTIONS_TOTAL,
+    WINDOW_SAMPLES,
+)
 from monitor.dashboards.panels import (
     annotation,
     heatmap_panel,
@@ -24,30 +41,30 @@ SEL = 'model="$model", model_version=~"$model_version", window="$window"'
 # Deployments, from the metrics alone: a reload changes ml_model_load_seconds, the first load of a
 # version or variant starts a new series of it, and a version's first predictions start a new
 # ml_predictions_total series.
-LOAD_TIME = 'ml_model_load_seconds{model="$model"}'
+LOAD_TIME = f'{MODEL_LOAD_SECONDS}{{model="$model"}}'
 MODEL_LOADS = f"changes({LOAD_TIME}[5m]) > 0\nor ({LOAD_TIME} unless {LOAD_TIME} offset 5m)"
 NEW_VERSIONS = (
-    'count by (model, model_version) (ml_predictions_total{model="$model"})\n'
-    'unless count by (model, model_version) (ml_predictions_total{model="$model"} offset 5m)'
+    f'count by (model, model_version) ({PREDICTIONS_TOTAL}{{model="$model"}})\n'
+    f'unless count by (model, model_version) ({PREDICTIONS_TOTAL}{{model="$model"}} offset 5m)'
 )
 
 
 def model_variables(dashboard: db.Dashboard) -> db.Dashboard:
     return (
         dashboard.with_variable(
-            query_variable("model", "Model", "label_values(ml_predictions_total, model)")
+            query_variable("model", "Model", f"label_values({PREDICTIONS_TOTAL}, model)")
         )
         .with_variable(
             query_variable(
                 "model_version",
                 "Version",
-                'label_values(ml_predictions_total{model="$model"}, model_version)',
+                f'label_values({PREDICTIONS_TOTAL}{{model="$model"}}, model_version)',
                 multi=True,
             )
         )
         .with_variable(
             query_variable(
-                "window", "Window", 'label_values(ml_window_samples{model="$model"}, window)'
+                "window", "Window", f'label_values({WINDOW_SAMPLES}{{model="$model"}}, window)'
             )
         )
     )
@@ -61,7 +78,7 @@ def deployment_annotations(dashboard: db.Dashboard) -> db.Dashboard:
 
 def _drift_stats(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
     def rows(kind: str) -> str:
-        return f'max(ml_window_samples{{{SEL}, metric="{kind}"}})'
+        return f'max({WINDOW_SAMPLES}{{{SEL}, metric="{kind}"}})'
 
     enough = ((None, "red"), (drift.min_samples, "green"))
     return (
@@ -70,7 +87,7 @@ def _drift_stats(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
                 "Dataset drift share",
                 f"Share of drifted features (dataset drift from {drift.dataset_drift_share:.0%}).",
                 "percentunit",
-                [query(f"max(ml_dataset_drift_share{{{SEL}}})", instant=True)],
+                [query(f"max({DATASET_DRIFT_SHARE}{{{SEL}}})", instant=True)],
                 steps=((None, "green"), (drift.dataset_drift_share, "red")),
             )
         )
@@ -79,7 +96,7 @@ def _drift_stats(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
                 "Drifted features",
                 "Features whose drift verdict is positive (after thresholds and guards).",
                 "none",
-                [query(f"sum(ml_feature_drift_detected{{{SEL}}})", instant=True)],
+                [query(f"sum({FEATURE_DRIFT_DETECTED}{{{SEL}}})", instant=True)],
                 steps=((None, "green"), (1, "orange")),
             )
         )
@@ -88,7 +105,7 @@ def _drift_stats(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
                 "Prediction drift",
                 "Drift statistic of the model's output against the reference.",
                 "none",
-                [query(f"max(ml_prediction_drift_score{{{SEL}}})", instant=True)],
+                [query(f"max({PREDICTION_DRIFT_SCORE}{{{SEL}}})", instant=True)],
             )
         )
         .with_panel(
@@ -132,9 +149,9 @@ def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboar
                 "every feature in the window.",
                 "none",
                 [
-                    table_query(f"{by_feature} (ml_feature_drift_score{{{SEL}}})"),
-                    table_query(f"{by_feature} (ml_feature_drift_pvalue{{{SEL}}})"),
-                    table_query(f"{by_feature} (ml_feature_drift_detected{{{SEL}}})"),
+                    table_query(f"{by_feature} ({FEATURE_DRIFT_SCORE}{{{SEL}}})"),
+                    table_query(f"{by_feature} ({FEATURE_DRIFT_PVALUE}{{{SEL}}})"),
+                    table_query(f"{by_feature} ({FEATURE_DRIFT_DETECTED}{{{SEL}}})"),
                 ],
                 columns={
                     "Value #A": "Drift score",
@@ -151,7 +168,7 @@ def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboar
                 "One row per feature, coloured by its drift statistic (the largest over methods "
                 "and selected versions).",
                 "none",
-                [query(f"max by (feature) (ml_feature_drift_score{{{SEL}}})", "{{feature}}")],
+                [query(f"max by (feature) ({FEATURE_DRIFT_SCORE}{{{SEL}}})", "{{feature}}")],
             )
         )
         .with_panel(
@@ -161,7 +178,7 @@ def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboar
                 "percentunit",
                 [
                     query(
-                        f"max by (model_version) (ml_dataset_drift_share{{{SEL}}})",
+                        f"max by (model_version) ({DATASET_DRIFT_SHARE}{{{SEL}}})",
                         "{{model_version}}",
                     )
                 ],
@@ -176,7 +193,7 @@ def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboar
                 "Prediction drift",
                 "Drift statistic of the model's output per version and method.",
                 "none",
-                [query(f"ml_prediction_drift_score{{{SEL}}}", "{{model_version}} · {{method}}")],
+                [query(f"{PREDICTION_DRIFT_SCORE}{{{SEL}}}", "{{model_version}} · {{method}}")],
                 min_value=0,
             )
         )
@@ -187,17 +204,17 @@ def _quality(dashboard: db.Dashboard) -> db.Dashboard:
     panels = (
         (
             "Missing values",
-            "ml_feature_missing_ratio",
+            FEATURE_MISSING_RATIO.name,
             "Share of rows where the feature is missing.",
         ),
         (
             "Out-of-range values",
-            "ml_feature_out_of_range_ratio",
+            FEATURE_OUT_OF_RANGE_RATIO.name,
             "Share of numeric values outside the range seen in the reference.",
         ),
         (
             "New categories",
-            "ml_feature_new_category_ratio",
+            FEATURE_NEW_CATEGORY_RATIO.name,
             "Share of categorical values never seen in the reference.",
         ),
     )
@@ -218,9 +235,7 @@ def _quality(dashboard: db.Dashboard) -> db.Dashboard:
 
 def _performance(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
     def perf(metrics: str) -> str:
-        return (
-            f'max by (metric, model_version) (ml_model_performance{{{SEL}, metric=~"{metrics}"}})'
-        )
+        return f'max by (metric, model_version) ({MODEL_PERFORMANCE}{{{SEL}, metric=~"{metrics}"}})'
 
     return (
         dashboard.with_row(row("Performance (labelled predictions)"))
@@ -253,8 +268,7 @@ def _performance(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
                 "none",
                 [
                     query(
-                        "max by (model_version) "
-                        f'(ml_window_samples{{{SEL}, metric="performance"}})',
+                        f'max by (model_version) ({WINDOW_SAMPLES}{{{SEL}, metric="performance"}})',
                         "{{model_version}}",
                     )
                 ],
@@ -277,7 +291,7 @@ def _traffic(dashboard: db.Dashboard) -> db.Dashboard:
                 "Predictions per second",
                 "Throughput per version and variant (see Serving & versions for more).",
                 "reqps",
-                [query(f"sum {by} (ml_predictions_per_second{{{SEL}}})", legend)],
+                [query(f"sum {by} ({PREDICTIONS_PER_SECOND}{{{SEL}}})", legend)],
                 width=8,
                 min_value=0,
             )
@@ -287,7 +301,7 @@ def _traffic(dashboard: db.Dashboard) -> db.Dashboard:
                 "Error ratio",
                 "Share of predictions with a status other than ok.",
                 "percentunit",
-                [query(f"max {by} (ml_prediction_error_ratio{{{SEL}}})", legend)],
+                [query(f"max {by} ({PREDICTION_ERROR_RATIO}{{{SEL}}})", legend)],
                 width=8,
                 min_value=0,
             )
@@ -299,7 +313,7 @@ def _traffic(dashboard: db.Dashboard) -> db.Dashboard:
                 "s",
                 [
                     query(
-                        f'max {by} (ml_prediction_latency_seconds{{{SEL}, quantile="0.95"}})',
+                        f'max {by} ({PREDICTION_LATENCY_SECONDS}{{{SEL}, quantile="0.95"}})',
                         legend,
                     )
                 ],

@@ -6,6 +6,17 @@ from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.promql import scheduler_job
 from monitor.alerts.rules import RuleSettings
+from monitor.catalogue import (
+    COST_PER_MILLION_PREDICTIONS,
+    DATASET_DRIFT_SHARE,
+    JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
+    PREDICTIONS_PER_SECOND,
+    PREDICTIONS_TOTAL,
+    WEBHOOK_DELIVERIES_TOTAL,
+    WINDOW_SAMPLES,
+)
 from monitor.dashboards.panels import (
     new_dashboard,
     query,
@@ -26,7 +37,7 @@ def overview() -> db.Dashboard:
     error_budget = 1 - SloSettings().availability_target
     slo_seconds = SloSettings().latency_ms / 1000
     stale = RuleSettings().job_stale_seconds
-    last_success = f"max by (job) ({scheduler_job('monitor_job_last_success_timestamp_seconds')})"
+    last_success = f"max by (job) ({scheduler_job(JOB_LAST_SUCCESS_TIMESTAMP_SECONDS.name)})"
     return (
         new_dashboard(
             "ml-monitor-overview",
@@ -35,15 +46,15 @@ def overview() -> db.Dashboard:
             "health of ml-monitor's own jobs.",
         )
         .with_variable(
-            query_variable("window", "Window", "label_values(ml_window_samples, window)")
+            query_variable("window", "Window", f"label_values({WINDOW_SAMPLES}, window)")
         )
         .with_row(row("Fleet"))
         .with_panel(
             stat_panel(
                 "Models reporting",
-                "Models with at least one stored prediction (ml_predictions_total).",
+                f"Models with at least one stored prediction ({PREDICTIONS_TOTAL}).",
                 "none",
-                [query("count(count by (model) (ml_predictions_total))", instant=True)],
+                [query(f"count(count by (model) ({PREDICTIONS_TOTAL}))", instant=True)],
             )
         )
         .with_panel(
@@ -54,7 +65,7 @@ def overview() -> db.Dashboard:
                 "none",
                 [
                     query(
-                        f"count(max by (model) (ml_dataset_drift_share{{{W}}}) >= {drift_share})"
+                        f"count(max by (model) ({DATASET_DRIFT_SHARE}{{{W}}}) >= {drift_share})"
                         " or vector(0)",
                         instant=True,
                     )
@@ -80,9 +91,9 @@ def overview() -> db.Dashboard:
         .with_panel(
             stat_panel(
                 "Predictions / s",
-                "Predictions stored per second over all models, from ml_predictions_total.",
+                f"Predictions stored per second over all models, from {PREDICTIONS_TOTAL}.",
                 "reqps",
-                [query("sum(rate(ml_predictions_total[$__rate_interval]))")],
+                [query(f"sum(rate({PREDICTIONS_TOTAL}[$__rate_interval]))")],
             )
         )
         .with_panel(
@@ -101,7 +112,7 @@ def overview() -> db.Dashboard:
                 "none",
                 [
                     query(
-                        'sum(increase(monitor_webhook_deliveries_total{outcome="dead"}[24h]))'
+                        f'sum(increase({WEBHOOK_DELIVERIES_TOTAL}{{outcome="dead"}}[24h]))'
                         " or vector(0)",
                         instant=True,
                     )
@@ -117,13 +128,13 @@ def overview() -> db.Dashboard:
                 "One row per model, worst version or variant, in the selected window.",
                 "none",
                 [
-                    table_query(f"100 * max by (model) (ml_dataset_drift_share{{{W}}})"),
-                    table_query(f"100 * max by (model) (ml_prediction_error_ratio{{{W}}})"),
+                    table_query(f"100 * max by (model) ({DATASET_DRIFT_SHARE}{{{W}}})"),
+                    table_query(f"100 * max by (model) ({PREDICTION_ERROR_RATIO}{{{W}}})"),
                     table_query(
-                        f'max by (model) (ml_prediction_latency_seconds{{{W}, quantile="0.95"}})',
+                        f'max by (model) ({PREDICTION_LATENCY_SECONDS}{{{W}, quantile="0.95"}})',
                     ),
-                    table_query(f"sum by (model) (ml_predictions_per_second{{{W}}})"),
-                    table_query(f"max by (model) (ml_cost_per_million_predictions{{{W}}})"),
+                    table_query(f"sum by (model) ({PREDICTIONS_PER_SECOND}{{{W}}})"),
+                    table_query(f"max by (model) ({COST_PER_MILLION_PREDICTIONS}{{{W}}})"),
                 ],
                 columns={
                     "Value #A": "Drift share (%)",
@@ -145,7 +156,7 @@ def overview() -> db.Dashboard:
                 "Share of drifted features per model (worst version); dashed line: the dataset "
                 "drift threshold.",
                 "percentunit",
-                [query(f"max by (model) (ml_dataset_drift_share{{{W}}})", "{{model}}")],
+                [query(f"max by (model) ({DATASET_DRIFT_SHARE}{{{W}}})", "{{model}}")],
                 steps=((None, "green"), (drift_share, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -158,7 +169,7 @@ def overview() -> db.Dashboard:
                 "Share of predictions with status other than ok, per model; dashed line: the "
                 "availability SLO's error budget.",
                 "percentunit",
-                [query(f"max by (model) (ml_prediction_error_ratio{{{W}}})", "{{model}}")],
+                [query(f"max by (model) ({PREDICTION_ERROR_RATIO}{{{W}}})", "{{model}}")],
                 steps=((None, "green"), (error_budget, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -172,7 +183,7 @@ def overview() -> db.Dashboard:
                 "s",
                 [
                     query(
-                        f'max by (model) (ml_prediction_latency_seconds{{{W}, quantile="0.95"}})',
+                        f'max by (model) ({PREDICTION_LATENCY_SECONDS}{{{W}, quantile="0.95"}})',
                         "{{model}}",
                     )
                 ],
@@ -186,7 +197,7 @@ def overview() -> db.Dashboard:
                 "Predictions per second",
                 "Throughput per model in the selected window, all versions and variants.",
                 "reqps",
-                [query(f"sum by (model) (ml_predictions_per_second{{{W}}})", "{{model}}")],
+                [query(f"sum by (model) ({PREDICTIONS_PER_SECOND}{{{W}}})", "{{model}}")],
                 min_value=0,
             )
         )
@@ -197,7 +208,7 @@ def overview() -> db.Dashboard:
                 "short",
                 [
                     query(
-                        f"max by (model, currency) (ml_cost_per_million_predictions{{{W}}})",
+                        f"max by (model, currency) ({COST_PER_MILLION_PREDICTIONS}{{{W}}})",
                         "{{model}} ({{currency}})",
                     )
                 ],

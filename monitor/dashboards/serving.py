@@ -5,6 +5,14 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.promql import sli_ratio
+from monitor.catalogue import (
+    MODEL_LOAD_SECONDS,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
+    PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
+    PREDICTIONS_PER_SECOND,
+    PREDICTIONS_TOTAL,
+)
 from monitor.dashboards.model import deployment_annotations, model_variables
 from monitor.dashboards.panels import (
     new_dashboard,
@@ -26,15 +34,15 @@ LEGEND = "{{model_version}} · {{variant}}"
 
 def _variants_side_by_side(dashboard: db.Dashboard) -> db.Dashboard:
     def latency(q: str) -> str:
-        return f'max {BY} (ml_prediction_latency_seconds{{{SEL}, quantile="{q}"}})'
+        return f'max {BY} ({PREDICTION_LATENCY_SECONDS}{{{SEL}, quantile="{q}"}})'
 
     targets = [
         table_query(latency("0.5")),
         table_query(latency("0.95")),
         table_query(latency("0.99")),
-        table_query(f"sum {BY} (ml_predictions_per_second{{{SEL}}})"),
-        table_query(f"100 * max {BY} (ml_prediction_error_ratio{{{SEL}}})"),
-        table_query(f'max {BY} (ml_model_load_seconds{{{VERSION}, variant=~"$variant"}})'),
+        table_query(f"sum {BY} ({PREDICTIONS_PER_SECOND}{{{SEL}}})"),
+        table_query(f"100 * max {BY} ({PREDICTION_ERROR_RATIO}{{{SEL}}})"),
+        table_query(f'max {BY} ({MODEL_LOAD_SECONDS}{{{VERSION}, variant=~"$variant"}})'),
     ]
     return (
         dashboard.with_row(row("Variants side by side"))
@@ -62,8 +70,7 @@ def _variants_side_by_side(dashboard: db.Dashboard) -> db.Dashboard:
                 "s",
                 [
                     query(
-                        "max by (quantile, model_version) "
-                        f"(ml_prediction_latency_seconds{{{SEL}}})",
+                        f"max by (quantile, model_version) ({PREDICTION_LATENCY_SECONDS}{{{SEL}}})",
                         "p{{quantile}} · {{model_version}}",
                     )
                 ],
@@ -86,7 +93,7 @@ def _latency(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
                 "Latency quantiles",
                 "p50, p95 and p99 per version and variant; dashed line: the default SLO latency.",
                 "s",
-                [query(f"ml_prediction_latency_seconds{{{SEL}}}", "p{{quantile}} · " + LEGEND)],
+                [query(f"{PREDICTION_LATENCY_SECONDS}{{{SEL}}}", "p{{quantile}} · " + LEGEND)],
                 steps=((None, "green"), (slo.latency_ms / 1000, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -96,7 +103,7 @@ def _latency(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
             timeseries_panel(
                 "Slower than the SLO",
                 "Share of predictions slower than the model's SLO latency (counter "
-                "ml_predictions_over_latency_slo_total); dashed line: the latency error budget.",
+                f"{PREDICTIONS_OVER_LATENCY_SLO_TOTAL}); dashed line: the latency error budget.",
                 "percentunit",
                 [query(sli_ratio("slow", "$__rate_interval", VERSION), "{{model}}")],
                 steps=((None, "green"), (slow_budget, "red")),
@@ -117,7 +124,7 @@ def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
                 "Predictions per second",
                 "Throughput per version and variant in the window.",
                 "reqps",
-                [query(f"sum {BY} (ml_predictions_per_second{{{SEL}}})", LEGEND)],
+                [query(f"sum {BY} ({PREDICTIONS_PER_SECOND}{{{SEL}}})", LEGEND)],
                 width=8,
                 min_value=0,
             )
@@ -128,7 +135,7 @@ def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
                 "Share of predictions with a status other than ok; dashed line: the "
                 "availability error budget.",
                 "percentunit",
-                [query(f"max {BY} (ml_prediction_error_ratio{{{SEL}}})", LEGEND)],
+                [query(f"max {BY} ({PREDICTION_ERROR_RATIO}{{{SEL}}})", LEGEND)],
                 steps=((None, "green"), (error_budget, "red")),
                 threshold_line=True,
                 width=8,
@@ -138,11 +145,11 @@ def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Errors by status",
-                "Failed predictions per second by status string (ml_predictions_total).",
+                f"Failed predictions per second by status string ({PREDICTIONS_TOTAL}).",
                 "reqps",
                 [
                     query(
-                        f'sum by (status) (rate(ml_predictions_total{{{VERSION}, status!="ok"}}'
+                        f'sum by (status) (rate({PREDICTIONS_TOTAL}{{{VERSION}, status!="ok"}}'
                         "[$__rate_interval]))",
                         "{{status}}",
                     )
@@ -173,7 +180,7 @@ def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
 
 
 def _loads(dashboard: db.Dashboard) -> db.Dashboard:
-    loads = f'max {BY} (ml_model_load_seconds{{{VERSION}, variant=~"$variant"}})'
+    loads = f'max {BY} ({MODEL_LOAD_SECONDS}{{{VERSION}, variant=~"$variant"}})'
     return (
         dashboard.with_row(row("Model loads"))
         .with_panel(
@@ -212,7 +219,7 @@ def serving() -> db.Dashboard:
         query_variable(
             "variant",
             "Variant",
-            f"label_values(ml_predictions_per_second{{{VERSION}}}, variant)",
+            f"label_values({PREDICTIONS_PER_SECOND}{{{VERSION}}}, variant)",
             multi=True,
         )
     )

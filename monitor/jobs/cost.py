@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.catalogue import COST_PER_MILLION_PREDICTIONS, WINDOW_SAMPLES
 from monitor.jobs.base import Window
 from monitor.schemas import CostSettings
 from monitor.services import Services
@@ -47,7 +48,11 @@ def run_cost(services: Services, model: ModelRecord, window: Window) -> list[Res
         tokens_out=totals.tokens_out,
     )
     samples = Result(
-        ALL_VERSIONS, window.name, "window_samples", float(totals.predictions), {"metric": "cost"}
+        ALL_VERSIONS,
+        window.name,
+        WINDOW_SAMPLES.result,
+        float(totals.predictions),
+        {"metric": "cost"},
     )
     value = cost_per_million(prices, usage)
     if value is None:
@@ -62,7 +67,7 @@ def run_cost(services: Services, model: ModelRecord, window: Window) -> list[Res
         Result(
             ALL_VERSIONS,
             window.name,
-            "cost_per_million_predictions",
+            COST_PER_MILLION_PREDICTIONS.result,
             value,
             {"currency": currency},
             details,

@@ -18,6 +18,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from monitor.catalogue import (
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_DETECTED,
+    FEATURE_DRIFT_PVALUE,
+    FEATURE_DRIFT_SCORE,
+    LABEL_DRIFT_SCORE,
+    PREDICTION_DRIFT_SCORE,
+    WINDOW_SAMPLES,
+)
 from monitor.errors import ConfigError
 from monitor.jobs.base import Window
 from monitor.jobs.drift_columns import (
@@ -172,17 +181,21 @@ def _feature_results(v: VersionDrift, window: str) -> list[Result]:
     for f in v.features:
         labels = {"feature": f.name, "method": f.method}
         details = evidence(f)
-        out.append(Result(v.model_version, window, "feature_drift_score", f.score, labels, details))
+        out.append(
+            Result(v.model_version, window, FEATURE_DRIFT_SCORE.result, f.score, labels, details)
+        )
         if f.pvalue is not None:
             out.append(
-                Result(v.model_version, window, "feature_drift_pvalue", f.pvalue, labels, details)
+                Result(
+                    v.model_version, window, FEATURE_DRIFT_PVALUE.result, f.pvalue, labels, details
+                )
             )
         if f.detected is not None:
             out.append(
                 Result(
                     v.model_version,
                     window,
-                    "feature_drift_detected",
+                    FEATURE_DRIFT_DETECTED.result,
                     float(f.detected),
                     labels,
                     details,
@@ -193,7 +206,7 @@ def _feature_results(v: VersionDrift, window: str) -> list[Result]:
                 Result(
                     v.model_version,
                     window,
-                    "feature_drift_score",
+                    FEATURE_DRIFT_SCORE.result,
                     f.psi,
                     {"feature": f.name, "method": "psi"},
                     {"kind": f.kind, "n_ref": f.n_ref, "n_cur": f.n_cur, "path": f.path},
@@ -212,7 +225,7 @@ def to_results(evaluation: DriftEvaluation) -> list[Result]:
             Result(
                 v.model_version,
                 window,
-                "dataset_drift_share",
+                DATASET_DRIFT_SHARE.result,
                 v.drift_share,
                 {},
                 {
@@ -224,8 +237,8 @@ def to_results(evaluation: DriftEvaluation) -> list[Result]:
             )
         )
         for metric, column in (
-            ("prediction_drift_score", v.prediction),
-            ("label_drift_score", v.label),
+            (PREDICTION_DRIFT_SCORE.result, v.prediction),
+            (LABEL_DRIFT_SCORE.result, v.label),
         ):
             if column is not None:
                 out.append(
@@ -239,13 +252,15 @@ def to_results(evaluation: DriftEvaluation) -> list[Result]:
                     )
                 )
         out.append(
-            Result(v.model_version, window, "window_samples", float(v.rows), {"metric": "drift"})
+            Result(
+                v.model_version, window, WINDOW_SAMPLES.result, float(v.rows), {"metric": "drift"}
+            )
         )
         out.append(
             Result(
                 v.model_version,
                 window,
-                "window_samples",
+                WINDOW_SAMPLES.result,
                 float(v.reference_rows),
                 {"metric": "reference"},
             )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from monitor.catalogue import MODEL_PERFORMANCE, WINDOW_SAMPLES
 from monitor.jobs.base import Window
 from monitor.services import Services
 from monitor.stats import performance as perf
@@ -45,7 +46,7 @@ def run_performance(services: Services, model: ModelRecord, window: Window) -> l
             Result(
                 group.model_version,
                 window.name,
-                "model_performance",
+                MODEL_PERFORMANCE.result,
                 value,
                 {"metric": name},
                 {"samples": samples},
@@ -57,7 +58,7 @@ def run_performance(services: Services, model: ModelRecord, window: Window) -> l
             Result(
                 group.model_version,
                 window.name,
-                "window_samples",
+                WINDOW_SAMPLES.result,
                 float(samples),
                 {"metric": "performance"},
             )

@@ -19,6 +19,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
+from monitor.catalogue import (
+    FEATURE_MISSING_RATIO,
+    FEATURE_NEW_CATEGORY_RATIO,
+    FEATURE_OUT_OF_RANGE_RATIO,
+    SCHEMA_VIOLATIONS,
+    WINDOW_SAMPLES,
+)
 from monitor.jobs.base import Window
 from monitor.jobs.drift import drift_settings
 from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
@@ -54,7 +61,7 @@ def _column_results(
         Result(
             version,
             window,
-            "feature_missing_ratio",
+            FEATURE_MISSING_RATIO.result,
             _ratio(rollup.n_missing, total),
             labels,
             {"rows": total},
@@ -66,7 +73,7 @@ def _column_results(
             Result(
                 version,
                 window,
-                "feature_out_of_range_ratio",
+                FEATURE_OUT_OF_RANGE_RATIO.result,
                 outside / present,
                 labels,
                 {"values": present, "min": ref.min, "max": ref.max},
@@ -80,7 +87,7 @@ def _column_results(
             Result(
                 version,
                 window,
-                "feature_new_category_ratio",
+                FEATURE_NEW_CATEGORY_RATIO.result,
                 sum(new.values()) / present,
                 labels,
                 {"values": present, "new_categories": top},
@@ -91,14 +98,14 @@ def _column_results(
 
 def _schema_results(rollup: CategoryRollup, version: str, window: str) -> list[Result]:
     out = [
-        Result(version, window, "schema_violations", float(n), {"feature": name})
+        Result(version, window, SCHEMA_VIOLATIONS.result, float(n), {"feature": name})
         for name, n in sorted(rollup.counts.items())
     ]
     out.append(
         Result(
             version,
             window,
-            "schema_violations",
+            SCHEMA_VIOLATIONS.result,
             float(rollup.n),
             details={"rows": rollup.n + rollup.n_missing},
         )
@@ -118,7 +125,7 @@ def _from_rollups(current: CurrentWindow, window: str) -> list[Result]:
         elif ref.spec.role == "schema" and isinstance(rollup, CategoryRollup):
             out += _schema_results(rollup, version, window)
     rows = float(rows_of(current.columns))
-    out.append(Result(version, window, "window_samples", rows, {"metric": "quality"}))
+    out.append(Result(version, window, WINDOW_SAMPLES.result, rows, {"metric": "quality"}))
     return out
 
 
@@ -149,7 +156,7 @@ def _without_reference(conn: Connection, model: ModelRecord, window: Window) -> 
                 Result(
                     version,
                     window.name,
-                    "feature_missing_ratio",
+                    FEATURE_MISSING_RATIO.result,
                     (total - n) / total,
                     {"feature": name},
                     {"rows": total},
@@ -159,6 +166,6 @@ def _without_reference(conn: Connection, model: ModelRecord, window: Window) -> 
         rollup = schema_rollup(total, names[None], names)
         out += _schema_results(rollup, version, window.name)
         out.append(
-            Result(version, window.name, "window_samples", float(total), {"metric": "quality"})
+            Result(version, window.name, WINDOW_SAMPLES.result, float(total), {"metric": "quality"})
         )
     return out

@@ -15,6 +15,16 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection
 
+from monitor.catalogue import (
+    MODEL_LOAD_SECONDS,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
+    PREDICTIONS_PER_SECOND,
+    VARIANT_ERROR_RATIO_DELTA,
+    VARIANT_LATENCY_P95_DELTA_SECONDS,
+    VARIANT_PREDICTION_DRIFT_SCORE,
+    WINDOW_SAMPLES,
+)
 from monitor.jobs.base import Window
 from monitor.services import Services
 from monitor.stats import selection
@@ -67,12 +77,12 @@ def _group_results(g: GroupStats, window: Window) -> list[Result]:
     figure = partial(Result, g.model_version, window.name)
     labels = {"variant": g.variant}
     out = [
-        figure("window_samples", float(g.total), {"metric": "serving", **labels}),
-        figure("predictions_per_second", throughput(g.total, window.seconds), labels),
-        figure("prediction_error_ratio", error_ratio(g.errors, g.total), labels),
+        figure(WINDOW_SAMPLES.result, float(g.total), {"metric": "serving", **labels}),
+        figure(PREDICTIONS_PER_SECOND.result, throughput(g.total, window.seconds), labels),
+        figure(PREDICTION_ERROR_RATIO.result, error_ratio(g.errors, g.total), labels),
     ]
     out += [
-        figure("prediction_latency_seconds", ms / 1000.0, {**labels, "quantile": str(q)})
+        figure(PREDICTION_LATENCY_SECONDS.result, ms / 1000.0, {**labels, "quantile": str(q)})
         for q, ms in g.latency_ms.items()
     ]
     return out
@@ -87,7 +97,7 @@ def _load_results(
         Result(
             load.model_version,
             window.name,
-            "model_load_seconds",
+            MODEL_LOAD_SECONDS.result,
             load.load_seconds,
             {"variant": load.variant},
             {"loaded_at": load.ts.isoformat()},
@@ -110,10 +120,10 @@ def _comparison(
     errors = _minus(
         error_ratio(g.errors, g.total), error_ratio(production.errors, production.total)
     )
-    out = [figure("variant_error_ratio_delta", errors, labels)]
+    out = [figure(VARIANT_ERROR_RATIO_DELTA.result, errors, labels)]
     p95 = _minus(g.latency_ms.get(0.95), production.latency_ms.get(0.95))
     if p95 is not None:
-        out.append(figure("variant_latency_p95_delta_seconds", p95 / 1000.0, labels))
+        out.append(figure(VARIANT_LATENCY_P95_DELTA_SECONDS.result, p95 / 1000.0, labels))
     found = drift.get((g.model_version, g.variant))
     if found is not None:
         score, choice = found
@@ -125,7 +135,7 @@ def _comparison(
         }
         out.append(
             figure(
-                "variant_prediction_drift_score",
+                VARIANT_PREDICTION_DRIFT_SCORE.result,
                 score.statistic,
                 {**labels, "method": choice.method},
                 details,

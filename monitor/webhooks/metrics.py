@@ -17,17 +17,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from monitor import catalogue
 from monitor.errors import StorageError
 from monitor.storage.engine import translate_errors
 from monitor.webhooks.outbox import delivery_totals, status_counts
 
 log = logging.getLogger(__name__)
 
-_DELIVERIES = (
-    "monitor_webhook_deliveries",
-    "Retraining webhook delivery attempts by outcome (cluster-wide, from the database)",
-)
-_EVENTS = ("monitor_webhook_events", "Retraining webhook events in the outbox by status")
+_DELIVERIES = (catalogue.WEBHOOK_DELIVERIES_TOTAL.family, catalogue.WEBHOOK_DELIVERIES_TOTAL.help)
+_EVENTS = (catalogue.WEBHOOK_EVENTS.family, catalogue.WEBHOOK_EVENTS.help)
 
 
 class WebhookCollector(Collector):
@@ -37,8 +35,10 @@ class WebhookCollector(Collector):
     def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
         # no query at registration time
         return [
-            CounterMetricFamily(*_DELIVERIES, labels=["outcome"]),
-            GaugeMetricFamily(*_EVENTS, labels=["status"]),
+            CounterMetricFamily(
+                *_DELIVERIES, labels=list(catalogue.WEBHOOK_DELIVERIES_TOTAL.labels)
+            ),
+            GaugeMetricFamily(*_EVENTS, labels=list(catalogue.WEBHOOK_EVENTS.labels)),
         ]
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
@@ -49,10 +49,12 @@ class WebhookCollector(Collector):
             # a scrape must not fail because of one collector; the absent series says enough
             log.warning("webhook metrics unavailable: %s", exc)
             return []
-        deliveries = CounterMetricFamily(*_DELIVERIES, labels=["outcome"])
+        deliveries = CounterMetricFamily(
+            *_DELIVERIES, labels=list(catalogue.WEBHOOK_DELIVERIES_TOTAL.labels)
+        )
         for outcome, total in totals.items():
             deliveries.add_metric([outcome], total)
-        events = GaugeMetricFamily(*_EVENTS, labels=["status"])
+        events = GaugeMetricFamily(*_EVENTS, labels=list(catalogue.WEBHOOK_EVENTS.labels))
         for status, n in counts.items():
             events.add_metric([status], n)
         return [deliveries, events]

@@ -12,7 +12,6 @@ window end): re-running a job for the same window enqueues nothing new.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +20,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from sqlalchemy import Connection, text
 
+from monitor.catalogue import (
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_DETECTED,
+    FEATURE_DRIFT_SCORE,
+    MODEL_PERFORMANCE,
+    PERFORMANCE_BASELINE_DAYS,
+    PERFORMANCE_HIGHER_IS_BETTER,
+    PERFORMANCE_LOWER_IS_BETTER,
+)
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
@@ -28,13 +36,9 @@ from monitor.storage.results import Result
 from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
 from monitor.webhooks.payload import Reason, public_base_url
 
-# Mirrors the MLPerformanceDrop alert rule (monitor.alerts.rules): more than 10 % worse than
-# the figure's average over the last 7 days.
-PERFORMANCE_DROP = 0.10
-BASELINE_DAYS = 7
-# the metric families of monitor.alerts.promql.PERFORMANCE_*_IS_BETTER
-_HIGHER_IS_BETTER = re.compile("accuracy|precision|recall|f1|roc_auc")
-_LOWER_IS_BETTER = re.compile("log_loss|mae|rmse|mape")
+# The MLPerformanceDrop alert rule's defaults (monitor.alerts.rules starts from the same)
+PERFORMANCE_DROP = MODEL_PERFORMANCE.threshold
+BASELINE_DAYS = PERFORMANCE_BASELINE_DAYS
 EVENT_NAMESPACE = uuid5(NAMESPACE_URL, "https://github.com/ml-monitor/ml-monitor/webhooks")
 
 
@@ -60,11 +64,11 @@ def drifted_features(results: Sequence[Result], model_version: str) -> list[dict
     scores = {
         (r.labels.get("feature", ""), r.labels.get("method", "")): r
         for r in results
-        if r.metric == "feature_drift_score" and r.model_version == model_version
+        if r.metric == FEATURE_DRIFT_SCORE.result and r.model_version == model_version
     }
     out = []
     for r in results:
-        if r.metric != "feature_drift_detected" or r.model_version != model_version:
+        if r.metric != FEATURE_DRIFT_DETECTED.result or r.model_version != model_version:
             continue
         if r.value is None or r.value < 1:
             continue
@@ -89,7 +93,7 @@ def drifted_features(results: Sequence[Result], model_version: str) -> list[dict
 def drift_evidence(model: ModelRecord, results: Sequence[Result]) -> tuple[str, dict[str, Any]]:
     """(model_version, evidence) of the first version in dataset drift, or ("", {}) if none."""
     for share in results:
-        if share.metric != "dataset_drift_share" or share.value is None:
+        if share.metric != DATASET_DRIFT_SHARE.result or share.value is None:
             continue
         threshold = _share_threshold(model, share)
         if share.value >= threshold:
@@ -119,9 +123,9 @@ def performance_baselines(
 
 
 def _dropped(metric: str, value: float, baseline: float, drop: float) -> bool:
-    if _HIGHER_IS_BETTER.fullmatch(metric):
+    if metric in PERFORMANCE_HIGHER_IS_BETTER:
         return value < (1 - drop) * baseline
-    if _LOWER_IS_BETTER.fullmatch(metric):
+    if metric in PERFORMANCE_LOWER_IS_BETTER:
         return value > (1 + drop) * baseline
     return False
 
@@ -137,7 +141,7 @@ def performance_evidence(
     min_samples = _drift_settings(model).min_samples
     dropped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        if r.metric != "model_performance" or r.value is None:
+        if r.metric != MODEL_PERFORMANCE.result or r.value is None:
             continue
         name = r.labels.get("metric", "")
         baseline = baselines.get((r.model_version, r.window, name))
@@ -174,7 +178,7 @@ def enqueue_from_results(
     for r in results:
         by_window[r.window].append(r)
     baselines: Mapping[tuple[str, str, str], float] = {}
-    if any(r.metric == "model_performance" for r in results):
+    if any(r.metric == MODEL_PERFORMANCE.result for r in results):
         baselines = performance_baselines(conn, model.id, window_end)
     for window, rows in by_window.items():
         candidates: tuple[tuple[Reason, tuple[str, dict[str, Any]]], ...] = (

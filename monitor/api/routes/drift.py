@@ -10,6 +10,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
 from monitor.api.deps import ServicesDep
+from monitor.catalogue import (
+    DATASET_DRIFT_SHARE,
+    FEATURE_DRIFT_SCORE,
+    LABEL_DRIFT_SCORE,
+    PREDICTION_DRIFT_SCORE,
+    WINDOW_SAMPLES,
+)
 from monitor.errors import NotFound
 from monitor.ingest.names import MODEL_NAME
 from monitor.jobs.runner import windows_for
@@ -25,11 +32,11 @@ Version = Annotated[
 ]
 
 METRICS = (
-    "feature_drift_score",
-    "dataset_drift_share",
-    "prediction_drift_score",
-    "label_drift_score",
-    "window_samples",
+    FEATURE_DRIFT_SCORE.result,
+    DATASET_DRIFT_SHARE.result,
+    PREDICTION_DRIFT_SCORE.result,
+    LABEL_DRIFT_SCORE.result,
+    WINDOW_SAMPLES.result,
 )
 _FEATURE_FIELDS = ("method", "score", "pvalue", "threshold", "detected", "n_ref", "n_cur", "psi")
 
@@ -59,18 +66,19 @@ def _version(rows: Sequence[StoredResult]) -> dict[str, Any]:
     }
     for r in latest:
         details = dict(r.details or {})
-        if r.metric == "feature_drift_score" and "threshold" in details:  # not the PSI companion
+        # "threshold" tells the verdict's score from its PSI companion
+        if r.metric == FEATURE_DRIFT_SCORE.result and "threshold" in details:
             body["features"].append({"feature": r.labels.get("feature"), **_column(r)})
-        elif r.metric == "dataset_drift_share":
+        elif r.metric == DATASET_DRIFT_SHARE.result:
             body["dataset_drift_share"] = r.value
             body["dataset_drift"] = details.get("dataset_drift")
-        elif r.metric == "prediction_drift_score":
+        elif r.metric == PREDICTION_DRIFT_SCORE.result:
             body["prediction"] = _column(r)
-        elif r.metric == "label_drift_score":
+        elif r.metric == LABEL_DRIFT_SCORE.result:
             body["label"] = _column(r)
-        elif r.metric == "window_samples" and r.labels.get("metric") == "drift":
+        elif r.metric == WINDOW_SAMPLES.result and r.labels.get("metric") == "drift":
             body["rows"] = r.value
-        elif r.metric == "window_samples" and r.labels.get("metric") == "reference":
+        elif r.metric == WINDOW_SAMPLES.result and r.labels.get("metric") == "reference":
             body["reference_rows"] = r.value
     body["features"].sort(key=lambda f: f["feature"] or "")
     return body
@@ -84,7 +92,8 @@ def drift_body(
     for r in rows:
         if r.window != window or (version is not None and r.model_version != version):
             continue
-        if r.metric == "window_samples" and r.labels.get("metric") not in ("drift", "reference"):
+        samples_of = r.labels.get("metric")
+        if r.metric == WINDOW_SAMPLES.result and samples_of not in ("drift", "reference"):
             continue
         by_version.setdefault(r.model_version, []).append(r)
     versions = [_version(v) for _, v in sorted(by_version.items())]
