@@ -5,7 +5,6 @@
      ├── ClientError                 the caller's fault; carries an HTTP status and details
      │    ├── MalformedBody          400  body is not JSON / NDJSON / CSV / Parquet we can read
      │    ├── Unauthorized           401  missing or unknown bearer token
-     │    ├── Forbidden              403
      │    ├── NotFound               404
      │    ├── Conflict               409
      │    ├── PayloadTooLarge        413
@@ -87,11 +86,6 @@ class MalformedBody(ClientError):
 class Unauthorized(ClientError):
     status = 401
     code = "unauthorized"
-
-
-class Forbidden(ClientError):
-    status = 403
-    code = "forbidden"
 
 
 class NotFound(ClientError):

@@ -6,6 +6,7 @@ Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 TS = pg.TIMESTAMP(timezone=True)
 
 
-def _columns() -> list[sa.Column[object]]:
+def _columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("model_id", sa.Integer, nullable=False),
         sa.Column("model_version", sa.Text, nullable=False),

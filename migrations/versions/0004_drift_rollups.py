@@ -9,6 +9,7 @@ Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 TS = pg.TIMESTAMP(timezone=True)
 
 
-def _numbers() -> list[sa.Column[object]]:
+def _numbers() -> list[sa.Column[Any]]:
     return [
         sa.Column("bins", pg.ARRAY(sa.Integer), nullable=True),
         sa.Column("counts", pg.ARRAY(sa.BigInteger), nullable=True),

@@ -1,9 +1,10 @@
 """Serving health per model version and variant: latency, throughput, errors, load time, and
 every canary or shadow variant compared with production in the same window.
 
-PostgreSQL computes the aggregates (``monitor.storage.serving``); the comparison's drift score
-runs the default method for the column (``monitor.stats.selection``) on binned rollups:
-production's prediction deciles as bins for a numeric output, counts per value otherwise.
+PostgreSQL computes the aggregates (``monitor.storage.serving``) and ``monitor.stats.serving``
+compares each variant with production; the drift score runs the default method for the column
+(``monitor.stats.selection``) on binned rollups: production's prediction deciles as bins for a
+numeric output, counts per value otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from monitor.services import Services
 from monitor.stats import selection
 from monitor.stats.binned import Rollup, align_categories
 from monitor.stats.selection import MethodChoice, Score
-from monitor.stats.serving import DEFAULT_QUANTILES, error_ratio, throughput
+from monitor.stats.serving import (
+    DEFAULT_QUANTILES,
+    Traffic,
+    compare_variants,
+    error_ratio,
+    prediction_drift,
+    throughput,
+)
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
@@ -117,13 +125,11 @@ def _comparison(
     assert g.model_version is not None
     figure = partial(Result, g.model_version, window.name)
     labels = {"variant": g.variant}
-    errors = _minus(
-        error_ratio(g.errors, g.total), error_ratio(production.errors, production.total)
-    )
-    out = [figure(VARIANT_ERROR_RATIO_DELTA.result, errors, labels)]
-    p95 = _minus(g.latency_ms.get(0.95), production.latency_ms.get(0.95))
-    if p95 is not None:
-        out.append(figure(VARIANT_LATENCY_P95_DELTA_SECONDS.result, p95 / 1000.0, labels))
+    compared = compare_variants(_traffic(production), _traffic(g))
+    out = [figure(VARIANT_ERROR_RATIO_DELTA.result, compared.error_ratio_diff, labels)]
+    if compared.p95_latency_diff is not None:
+        p95 = compared.p95_latency_diff / 1000.0
+        out.append(figure(VARIANT_LATENCY_P95_DELTA_SECONDS.result, p95, labels))
     found = drift.get((g.model_version, g.variant))
     if found is not None:
         score, choice = found
@@ -144,8 +150,8 @@ def _comparison(
     return out
 
 
-def _minus(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
+def _traffic(g: GroupStats) -> Traffic:
+    return Traffic(g.total, g.errors, g.latency_ms)
 
 
 def _prediction_drift(
@@ -161,11 +167,9 @@ def _prediction_drift(
         pairs = _category_pairs(conn, span, keys)
     out: dict[Key, tuple[Score, MethodChoice]] = {}
     for key, (ref, cur) in pairs.items():
-        if ref.n > 0 and cur.n > 0:
-            choice = selection.choose_method(
-                numeric=numeric, n_unique=shape.n_unique, n_ref=int(ref.n)
-            )
-            out[key] = selection.METHODS[choice.method].binned(ref, cur), choice
+        found = prediction_drift(ref, cur, numeric=numeric, n_unique=shape.n_unique)
+        if found is not None:
+            out[key] = found
     return out
 
 

@@ -2,9 +2,9 @@
 
 A numeric feature's reference is binned once on frozen edges (``drift.psi_bins``); every time
 bucket of current data is kept as a ``Rollup``: count, sum and sum of squares per bin, which SQL
-computes with ``width_bucket`` / ``count`` / ``sum(x)`` / ``sum(x * x)``. Rollups of buckets add
-up (``merge_rollups``) to the rollup of the window. A categorical feature's rollup is its count
-per category.
+computes with ``width_bucket`` / ``count`` / ``sum(x)`` / ``sum(x * x)``; the rollups of a
+window's buckets are added up there too (``monitor.storage.rollups``). A categorical feature's
+rollup is its count per category.
 
 What is exact and what is approximate:
 
@@ -24,17 +24,15 @@ What is exact and what is approximate:
 
 Finer bins tighten both approximations. Deciles are the PSI convention, but Wasserstein and KS
 want more: on 5000-row references and 600-row windows the largest Wasserstein error we measured
-was 0.017 (normal) / 0.027 (lognormal) with 10 bins and 0.006 / 0.018 with 50. Keep rollups on
-percentile edges (``psi_bins(ref, 100)``) and ``coarsen`` them to deciles for PSI: decile edges
-are a subset of percentile edges.
+was 0.017 (normal) / 0.027 (lognormal) with 10 bins and 0.006 / 0.018 with 50. The reference
+profile therefore keeps fine edges (percentiles, or one bin per value when there are few) with
+the PSI deciles among them (``monitor.storage.profiles.fine_edges``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 import numpy.typing as npt
@@ -74,51 +72,6 @@ def rollup(values: npt.ArrayLike, edges: npt.ArrayLike) -> Rollup:
         sums=np.bincount(index, weights=x, minlength=n_bins).astype(np.float64),
         sumsq=np.bincount(index, weights=x * x, minlength=n_bins).astype(np.float64),
     )
-
-
-def coarsen(r: Rollup, edges: npt.ArrayLike, coarse_edges: npt.ArrayLike) -> Rollup:
-    """The rollup on ``coarse_edges`` obtained by adding up bins of a rollup on ``edges``.
-
-    Every coarse edge must be one of the fine edges (so no fine bin straddles a coarse edge).
-    """
-    fine, coarse = np.asarray(edges, np.float64), np.asarray(coarse_edges, np.float64)
-    if not np.isin(coarse, fine).all():
-        raise ValueError("coarse edges must be a subset of the fine edges")
-    target = np.r_[0, np.searchsorted(coarse, fine, side="right")]
-    n = coarse.size + 1
-    return Rollup(
-        _regroup(r.counts, target, n),
-        None if r.sums is None else _regroup(r.sums, target, n),
-        None if r.sumsq is None else _regroup(r.sumsq, target, n),
-    )
-
-
-def _regroup(values: FloatArray, target: npt.NDArray[np.intp], n_bins: int) -> FloatArray:
-    return np.bincount(target, weights=values, minlength=n_bins).astype(np.float64)
-
-
-def _add(a: FloatArray | None, b: FloatArray | None) -> FloatArray | None:
-    if a is None or b is None:
-        return None
-    return a + b
-
-
-def _merge_two(a: Rollup, b: Rollup) -> Rollup:
-    same_length(a.counts, b.counts)
-    return Rollup(a.counts + b.counts, _add(a.sums, b.sums), _add(a.sumsq, b.sumsq))
-
-
-def merge_rollups(rollups: Iterable[Rollup]) -> Rollup:
-    """Sum of rollups on the same bins (sums are dropped unless every rollup has them)."""
-    return reduce(_merge_two, rollups)
-
-
-def merge_category_counts(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Sum of per-category counts of several time buckets."""
-    total: Counter[str] = Counter()
-    for part in parts:
-        total.update(part)
-    return dict(total)
 
 
 def align_categories(

@@ -1,17 +1,19 @@
 """Serving figures: latency quantiles, throughput, error ratio, canary vs production.
 
-Latencies are in whatever unit the caller passes (the exporter publishes seconds).
+Latencies are in whatever unit the caller passes (the exporter publishes seconds). The serving
+job gets its counts, quantiles and prediction rollups from PostgreSQL and compares them here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.stats import selection
+from monitor.stats.binned import Rollup
 from monitor.stats.selection import MethodChoice, Score
 
 DEFAULT_QUANTILES = (0.5, 0.95, 0.99)
@@ -43,65 +45,45 @@ def error_ratio(errors: int, total: int) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class VariantWindow:
-    """One variant's traffic in a window: raw latencies and predictions, status counts."""
+class Traffic:
+    """One group's window as the database aggregates it: status counts and latency quantiles."""
 
-    latencies: npt.ArrayLike
-    errors: int
     total: int
-    predictions: npt.ArrayLike
+    errors: int
+    latency: Mapping[float, float]  # quantile -> latency
 
 
 @dataclass(frozen=True, slots=True)
 class VariantComparison:
-    """Canary minus production; None where either side has no data."""
+    """A canary or shadow variant minus production; None where either side has no figure."""
 
     p95_latency_diff: float | None
     error_ratio_diff: float | None
-    prediction_drift: Score | None
-    method: MethodChoice | None
 
 
-def _p95(latencies: npt.ArrayLike) -> float | None:
-    return latency_quantiles(latencies, (0.95,)).get(0.95)
-
-
-def _difference(canary: float | None, production: float | None) -> float | None:
-    if canary is None or production is None:
+def _difference(variant: float | None, production: float | None) -> float | None:
+    if variant is None or production is None:
         return None
-    return canary - production
+    return variant - production
+
+
+def compare_variants(production: Traffic, variant: Traffic) -> VariantComparison:
+    """p95 latency and error ratio of a variant against production's."""
+    return VariantComparison(
+        p95_latency_diff=_difference(variant.latency.get(0.95), production.latency.get(0.95)),
+        error_ratio_diff=_difference(
+            error_ratio(variant.errors, variant.total),
+            error_ratio(production.errors, production.total),
+        ),
+    )
 
 
 def prediction_drift(
-    production: npt.ArrayLike, canary: npt.ArrayLike, *, numeric: bool, method: str | None = None
+    production: Rollup, variant: Rollup, *, numeric: bool, n_unique: int
 ) -> tuple[Score, MethodChoice] | None:
-    """Drift of the canary's predictions against production's, production as the reference.
-
-    The method is the default for the column (``selection.choose_method``) unless given.
-    """
-    ref, cur = np.ravel(production), np.ravel(canary)
-    if ref.size == 0 or cur.size == 0:
+    """Drift of a variant's predictions against production's (the reference), both binned on
+    the same bins, with the column's default method; None when either side is empty."""
+    if production.n == 0 or variant.n == 0:
         return None
-    n_unique = selection.unique_count(ref, cur)
-    choice = selection.choose_method(
-        numeric=numeric, n_unique=n_unique, n_ref=ref.size, method=method
-    )
-    return selection.METHODS[choice.method].exact(ref, cur, numeric), choice
-
-
-def compare_variants(
-    production: VariantWindow, canary: VariantWindow, *, numeric: bool, method: str | None = None
-) -> VariantComparison:
-    """p95 latency, error ratio and prediction distribution of a canary against production."""
-    drift = prediction_drift(
-        production.predictions, canary.predictions, numeric=numeric, method=method
-    )
-    return VariantComparison(
-        p95_latency_diff=_difference(_p95(canary.latencies), _p95(production.latencies)),
-        error_ratio_diff=_difference(
-            error_ratio(canary.errors, canary.total),
-            error_ratio(production.errors, production.total),
-        ),
-        prediction_drift=None if drift is None else drift[0],
-        method=None if drift is None else drift[1],
-    )
+    choice = selection.choose_method(numeric=numeric, n_unique=n_unique, n_ref=int(production.n))
+    return selection.METHODS[choice.method].binned(production, variant), choice

@@ -7,7 +7,6 @@ import pytest
 from scipy import stats
 
 from monitor.stats import binned, drift
-from monitor.stats._arrays import FloatArray
 from monitor.stats.binned import Rollup
 
 SEEDS = range(6)
@@ -18,12 +17,6 @@ def _pair(seed: int, dist: str, shift: float) -> tuple[np.ndarray, np.ndarray]:
     if dist == "normal":
         return rng.normal(10, 2, 5000), rng.normal(10 + shift * 2, 2, 3000)
     return rng.lognormal(0, 0.8, 5000), rng.lognormal(shift, 0.8, 3000)
-
-
-def _moments(r: Rollup) -> tuple[FloatArray, FloatArray]:
-    assert r.sums is not None
-    assert r.sumsq is not None
-    return r.sums, r.sumsq
 
 
 def _rollups(ref: np.ndarray, cur: np.ndarray, n_bins: int) -> tuple[Rollup, Rollup]:
@@ -133,13 +126,9 @@ def test_categorical_rollups_give_the_exact_count_statistics() -> None:
     rng = np.random.default_rng(0)
     names = np.array(list("abcdefghij"))
     ref, cur = rng.choice(names, 900), rng.choice(names[:8], 700)
-    buckets = [
-        dict(zip(*np.unique(part, return_counts=True), strict=True))
-        for part in np.array_split(cur, 4)
-    ]
     _, ref_r, cur_r = binned.align_categories(
         dict(zip(*np.unique(ref, return_counts=True), strict=True)),
-        binned.merge_category_counts(buckets),
+        dict(zip(*np.unique(cur, return_counts=True), strict=True)),
     )
     _, ref_c, cur_c = drift.category_counts(ref, cur)
     assert binned.chi_square(ref_r, cur_r) == drift.chi_square_two_sample(ref_c, cur_c)
@@ -150,45 +139,7 @@ def test_categorical_rollups_give_the_exact_count_statistics() -> None:
     )
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_merged_rollups_of_chunks_equal_the_rollup_of_the_whole(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    values = rng.lognormal(0, 1, 4000)
-    edges = drift.psi_bins(rng.lognormal(0, 1, 1000), 10)
-    merged = binned.merge_rollups(binned.rollup(c, edges) for c in np.array_split(values, 7))
-    whole = binned.rollup(values, edges)
-    np.testing.assert_array_equal(merged.counts, whole.counts)
-    np.testing.assert_allclose(_moments(merged), _moments(whole), rtol=1e-12)
-
-
-def test_merging_a_rollup_without_sums_drops_the_sums() -> None:
-    merged = binned.merge_rollups([binned.rollup([1.0], [0.0]), Rollup(np.array([1.0, 0.0]))])
-    assert merged.sums is None
-    np.testing.assert_array_equal(merged.counts, [1, 1])
+def test_a_rollup_without_sums_has_no_wasserstein() -> None:
+    counts_only = Rollup(np.array([1.0, 1.0]))
     with pytest.raises(ValueError, match="sums"):
-        binned.wasserstein_normed(merged, merged)
-
-
-def test_merged_category_counts_add_up() -> None:
-    assert binned.merge_category_counts([{"a": 1, "b": 2}, {"b": 3, "c": 4}]) == {
-        "a": 1,
-        "b": 5,
-        "c": 4,
-    }
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_percentile_rollups_coarsen_to_the_decile_rollup(seed: int) -> None:
-    ref, cur = _pair(seed, "lognormal", 0.2)
-    percentiles, deciles = drift.psi_bins(ref, 100), drift.psi_bins(ref, 10)
-    coarse = binned.coarsen(binned.rollup(cur, percentiles), percentiles, deciles)
-    direct = binned.rollup(cur, deciles)
-    np.testing.assert_array_equal(coarse.counts, direct.counts)
-    np.testing.assert_allclose(_moments(coarse), _moments(direct), rtol=1e-12)
-
-
-def test_coarsening_needs_coarse_edges_among_the_fine_ones() -> None:
-    r = binned.rollup([0.5, 1.5, 2.5], [1.0, 2.0])
-    np.testing.assert_array_equal(binned.coarsen(r, [1.0, 2.0], [2.0]).counts, [2, 1])
-    with pytest.raises(ValueError, match="subset"):
-        binned.coarsen(r, [1.0, 2.0], [1.5])
+        binned.wasserstein_normed(counts_only, counts_only)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.stats import serving
-from monitor.stats.serving import VariantWindow
+from monitor.stats import binned, serving
+from monitor.stats.binned import Rollup
+from monitor.stats.serving import Traffic
 
 
 def test_latency_quantiles_interpolate_like_percentile_cont() -> None:
@@ -32,28 +33,40 @@ def test_throughput_and_error_ratio() -> None:
 
 
 def test_canary_comparison_differences_are_canary_minus_production() -> None:
-    rng = np.random.default_rng(0)
-    production = VariantWindow(np.arange(1.0, 101.0), 2, 100, rng.normal(0, 1, 2000))
-    canary = VariantWindow(np.arange(1.0, 101.0) * 2, 10, 100, rng.normal(1, 1, 500))
-    result = serving.compare_variants(production, canary, numeric=True)
-    assert result.p95_latency_diff == pytest.approx(np.quantile(np.arange(1.0, 101.0), 0.95))
+    production = Traffic(total=100, errors=2, latency={0.5: 50.0, 0.95: 95.0})
+    canary = Traffic(total=100, errors=10, latency={0.5: 100.0, 0.95: 190.0})
+    result = serving.compare_variants(production, canary)
+    assert result.p95_latency_diff == pytest.approx(95.0)
     assert result.error_ratio_diff == pytest.approx(0.08)
-    assert result.method is not None
-    assert result.method.method == "wasserstein"
-    assert result.prediction_drift is not None
-    assert result.prediction_drift.statistic == pytest.approx(1.0, abs=0.15)
 
 
-def test_canary_comparison_of_class_predictions_and_of_an_idle_canary() -> None:
-    production = VariantWindow([1.0], 0, 1, ["a"] * 300 + ["b"] * 300)
-    canary = VariantWindow([1.0], 0, 1, ["a"] * 100 + ["b"] * 300)
-    result = serving.compare_variants(production, canary, numeric=False)
-    assert result.method is not None
-    assert result.method.method == "ztest"
-    assert result.prediction_drift is not None
-    assert result.prediction_drift.pvalue is not None
-    assert result.prediction_drift.pvalue < 1e-6
-    idle = serving.compare_variants(production, VariantWindow([], 0, 0, []), numeric=False)
+def test_an_idle_canary_has_no_differences() -> None:
+    production = Traffic(total=100, errors=2, latency={0.95: 95.0})
+    idle = serving.compare_variants(production, Traffic(total=0, errors=0, latency={}))
     assert idle.p95_latency_diff is None
     assert idle.error_ratio_diff is None
-    assert idle.prediction_drift is None
+
+
+def test_prediction_drift_of_a_shifted_numeric_output_on_production_deciles() -> None:
+    rng = np.random.default_rng(0)
+    production, canary = rng.normal(0, 1, 2000), rng.normal(1, 1, 500)
+    edges = np.quantile(production, np.arange(1, 10) / 10)
+    found = serving.prediction_drift(
+        binned.rollup(production, edges), binned.rollup(canary, edges), numeric=True, n_unique=2500
+    )
+    assert found is not None
+    score, choice = found
+    assert choice.method == "wasserstein"
+    assert score.statistic == pytest.approx(1.0, abs=0.15)
+
+
+def test_prediction_drift_of_class_predictions_and_of_an_idle_canary() -> None:
+    _, production, canary = binned.align_categories({"a": 300, "b": 300}, {"a": 100, "b": 300})
+    found = serving.prediction_drift(production, canary, numeric=False, n_unique=2)
+    assert found is not None
+    score, choice = found
+    assert choice.method == "ztest"
+    assert score.pvalue is not None
+    assert score.pvalue < 1e-6
+    idle = Rollup(np.zeros(2))
+    assert serving.prediction_drift(production, idle, numeric=False, n_unique=2) is None
