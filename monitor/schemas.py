@@ -8,7 +8,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.catalogue import DATASET_DRIFT_SHARE
-from monitor.ingest.names import FEATURE_NAME, label_value_problem, model_name_problem
+from monitor.ingest.names import (
+    FEATURE_NAME,
+    feature_name_problem,
+    label_value_problem,
+    model_name_problem,
+)
 from monitor.ingest.schema import Feature, FeatureSchema
 from monitor.windows import parse_window
 
@@ -71,11 +76,38 @@ class ModelConfig(Strict):
         "violations; reject: answer 422",
     )
     positive_class: str | None = None
+    input_names: list[str] | None = Field(
+        default=None,
+        description="feature order of positional inputs (KServe V1 lists, V2 2-D tensors); "
+        "defaults to the order of `features`",
+    )
+    model_version: str | None = Field(
+        default=None,
+        description="version stored for payloads that carry none (KServe/Seldon, OTLP)",
+        max_length=64,
+    )
     windows: list[str] | None = Field(default=None, description="e.g. ['1h', '24h']")
     drift: DriftSettings = Field(default_factory=DriftSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     webhook: WebhookSettings | None = None
+
+    @field_validator("input_names")
+    @classmethod
+    def _input_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not FEATURE_NAME.match(name):
+                raise ValueError(f"{name!r}: {feature_name_problem(name)}")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("input_names must not repeat a name")
+        return value
+
+    @field_validator("model_version")
+    @classmethod
+    def _model_version(cls, value: str | None) -> str | None:
+        if value is not None and label_value_problem(value):
+            raise ValueError(label_value_problem(value))
+        return value
 
     @field_validator("windows")
     @classmethod
