@@ -216,6 +216,20 @@ INGEST_REJECTED_TOTAL = Metric(
     ("reason",),
     source="ingest",
 )
+INGEST_UNPAIRED_TOTAL = Metric(
+    "monitor_ingest_unpaired_total",
+    "counter",
+    "Halves of logged calls stored without their other half, by source and reason",
+    ("source", "reason"),
+    source="ingest",
+)
+INGEST_DROPPED_TOTAL = Metric(
+    "monitor_ingest_dropped_total",
+    "counter",
+    "Events a source received and deliberately did not store, by source and reason",
+    ("source", "reason"),
+    source="ingest",
+)
 
 # Health of the scheduled jobs (job_state, exported with the results).
 JOB_DURATION_SECONDS = Metric(

@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     max_string_length: int = Field(default=1_024, gt=0)
     max_future_seconds: int = Field(default=3_600, ge=0)
 
+    max_models: int = Field(
+        default=1_000, gt=0, description="cap on models created by ingest (payloads, sources)"
+    )
+    max_versions_per_model: int = Field(default=100, gt=0)
+    max_variants_per_model: int = Field(default=20, gt=0)
+    pairing_wait_seconds: int = Field(
+        default=60,
+        gt=0,
+        description="how long a KServe/Seldon request waits for its response before it is "
+        "stored alone",
+    )
+    max_pending_calls: int = Field(
+        default=10_000, gt=0, description="unpaired halves kept at most; beyond, stored alone"
+    )
+
     retention_days: int = Field(default=30, gt=0)
     partition_days_ahead: int = Field(default=3, ge=1)
     statement_timeout_ms: int = Field(default=60_000, gt=0)

@@ -22,6 +22,9 @@ class IngestMetrics:
         self.rows_total = _counter(catalogue.INGEST_ROWS_TOTAL, registry)
         self.rejected_total = _counter(catalogue.INGEST_REJECTED_TOTAL, registry)
 
+        self.unpaired_total = _counter(catalogue.INGEST_UNPAIRED_TOTAL, registry)
+        self.dropped_total = _counter(catalogue.INGEST_DROPPED_TOTAL, registry)
+
     def stored_predictions(
         self, model: str, rows: Sequence[Sequence[Any]], slo_latency_ms: float
     ) -> None:
@@ -43,6 +46,14 @@ class IngestMetrics:
     def rejected(self, reason: str, n: int = 1) -> None:
         if n:
             self.rejected_total.labels(reason).inc(n)
+
+    def unpaired(self, source: str, reason: str, n: int = 1) -> None:
+        if n:
+            self.unpaired_total.labels(source, reason).inc(n)
+
+    def dropped(self, source: str, reason: str, n: int = 1) -> None:
+        if n:
+            self.dropped_total.labels(source, reason).inc(n)
 
 
 def _counter(metric: catalogue.Metric, registry: CollectorRegistry) -> PromCounter:

@@ -16,6 +16,7 @@ from monitor.ingest.predictions import Limits
 from monitor.ingest.reference import ReferenceService
 from monitor.ingest.service import IngestService
 from monitor.ingest_metrics import IngestMetrics
+from monitor.integrations.kserve import KServeReceiver
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
 from monitor.storage.partitions import Partitions
@@ -32,6 +33,7 @@ class Services:
     ingest: IngestService
     references: ReferenceService
     tokens: TokenVerifier
+    kserve: KServeReceiver
     ingest_metrics: IngestMetrics = field(repr=False)
     # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
     summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
@@ -67,15 +69,17 @@ def build_services(
     partitions = Partitions(engine)
     limits = limits_from(settings)
     metrics = IngestMetrics(registry)
+    ingest = IngestService(engine, models, partitions, limits, metrics)
     services = Services(
         settings=settings,
         engine=engine,
         registry=registry,
         models=models,
         partitions=partitions,
-        ingest=IngestService(engine, models, partitions, limits, metrics),
+        ingest=ingest,
         references=ReferenceService(engine, models, limits),
         tokens=TokenVerifier(engine, settings.api_tokens),
+        kserve=KServeReceiver(ingest, models, settings, metrics),
         ingest_metrics=metrics,
         summaries=partial(results_summary, engine),
     )

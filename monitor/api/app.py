@@ -7,7 +7,17 @@ from fastapi_offline import FastAPIOffline
 
 from monitor import __version__
 from monitor.api.errors import install_error_handlers
-from monitor.api.routes import alertmanager, drift, events, health, ingest, jobs, models, webhooks
+from monitor.api.routes import (
+    alertmanager,
+    drift,
+    events,
+    health,
+    ingest,
+    integrations,
+    jobs,
+    models,
+    webhooks,
+)
 from monitor.services import Services
 
 DOCS_ASSETS = "/docs-assets"
@@ -25,6 +35,16 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (health, ingest, models, events, jobs, alertmanager, webhooks, drift):
+    for module in (
+        health,
+        ingest,
+        integrations,
+        models,
+        events,
+        jobs,
+        alertmanager,
+        webhooks,
+        drift,
+    ):
         app.include_router(module.router)
     return app

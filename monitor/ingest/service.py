@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from monitor.errors import NotFound, Problem, StorageError, ValidationFailed
+from monitor.errors import MonitorError, NotFound, Problem, StorageError, ValidationFailed
 from monitor.ingest import labels as label_records
 from monitor.ingest.predictions import Limits, Row, first_per_id, group_by_model, typed_rows
 from monitor.ingest.schema import FeatureSchema
@@ -42,8 +43,11 @@ class _Checked:
     rows: list[Row]
 
 
-class _SchemaMoved(Exception):
+class SchemaMoved(MonitorError):
     """Another writer stored a different inferred schema first; check the batch again."""
+
+
+_SchemaMoved = SchemaMoved
 
 
 class IngestService:
@@ -70,6 +74,10 @@ class IngestService:
             except _SchemaMoved:
                 continue
         raise StorageError("feature schema kept changing under this batch; retry")
+
+    def validate(self, records: Sequence[Any]) -> None:
+        """Check ``records`` as ``predictions`` would (422 naming every bad one); store nothing."""
+        self._check(records)
 
     def _check(self, records: Sequence[Any]) -> list[_Checked]:
         now = datetime.now(UTC)
@@ -101,26 +109,47 @@ class IngestService:
         return checked
 
     def _store(self, checked: list[_Checked], received: int) -> IngestResult:
-        stored: list[tuple[str, list[Any]]] = []
         with translate_errors(), self.engine.begin() as conn:
-            for item in checked:
-                rows = item.rows
-                if item.inferred:
-                    record = self.models.ensure_in(conn, item.model, item.schema)
-                    if record.schema != item.schema:
-                        raise _SchemaMoved
-                    rows = [(record.id, *r[1:]) for r in rows]
-                raw = conn.connection.driver_connection
-                assert raw is not None
-                stored.append(
-                    (item.model, list(store_predictions(raw, rows[0][0], rows)) if rows else [])
-                )
+            stored = self._store_in(conn, checked)
+        return self._counted(stored, received)
+
+    def _store_in(self, conn: Connection, checked: list[_Checked]) -> list[tuple[str, list[Any]]]:
+        stored: list[tuple[str, list[Any]]] = []
+        for item in checked:
+            rows = item.rows
+            if item.inferred:
+                record = self.models.ensure_in(conn, item.model, item.schema)
+                if record.schema != item.schema:
+                    raise _SchemaMoved
+                rows = [(record.id, *r[1:]) for r in rows]
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            stored.append(
+                (item.model, list(store_predictions(raw, rows[0][0], rows)) if rows else [])
+            )
+        return stored
+
+    def _counted(self, stored: list[tuple[str, list[Any]]], received: int) -> IngestResult:
         total = 0
         for model, rows in stored:
             self.metrics.stored_predictions(model, rows, self._slo_latency_ms(model))
             total += len(rows)
         self.metrics.accepted("predictions", total)
         return IngestResult(received=received, stored=total)
+
+    @contextmanager
+    def transaction(self) -> Iterator[IngestTransaction]:
+        """One all-or-nothing transaction for a source that writes more than predictions
+        (pending halves of a call, a consumer's offsets): its own statements and the checked
+        predictions commit together or not at all. Counters move only after the commit.
+
+        Raises ``SchemaMoved`` when another writer stored a different inferred schema first:
+        the caller runs its transaction again."""
+        tx = IngestTransaction(self)
+        with translate_errors(), self.engine.begin() as conn:
+            tx.conn = conn
+            yield tx
+        tx.committed()
 
     def _slo_latency_ms(self, model: str) -> float:
         record = self.models.get(model)
@@ -152,3 +181,32 @@ class IngestService:
                 stored += upsert_labels(conn, record.id, rows)
         self.metrics.accepted("labels", stored)
         return IngestResult(received=len(records), stored=stored)
+
+
+class IngestTransaction:
+    """Predictions stored inside a caller's transaction (``IngestService.transaction``)."""
+
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+        self.conn: Connection
+        self._stored: list[tuple[list[tuple[str, list[Any]]], int]] = []
+        self.result = IngestResult(received=0, stored=0)
+
+    def predictions(self, records: Sequence[Any]) -> IngestResult:
+        """Check ``records`` (422 naming every bad one) and store them in this transaction."""
+        if not records:
+            return IngestResult(received=0, stored=0)
+        svc = self.service
+        checked = svc._check(records)
+        svc.partitions.ensure({r[3].astimezone(UTC).date() for c in checked for r in c.rows})
+        stored = svc._store_in(self.conn, checked)
+        self._stored.append((stored, len(records)))
+        return IngestResult(received=len(records), stored=sum(len(rows) for _, rows in stored))
+
+    def committed(self) -> None:
+        received = stored = 0
+        for batch, n in self._stored:
+            result = self.service._counted(batch, n)
+            received += result.received
+            stored += result.stored
+        self.result = IngestResult(received=received, stored=stored)

@@ -38,6 +38,13 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
         args=[services],
         id="webhooks",
     )
+    # KServe/Seldon requests whose response never came: stored alone after the pairing wait
+    scheduler.add_job(
+        services.kserve.flush_expired,
+        "interval",
+        seconds=max(1, min(30, services.settings.pairing_wait_seconds // 2)),
+        id="integrations:pairing",
+    )
     interval = services.settings.scheduler_interval_seconds
     first = tick_of(datetime.now(UTC), interval) + timedelta(seconds=interval)
     for job in JOB_NAMES:

@@ -343,3 +343,32 @@ drift_rollups = Table(
     Column("categories", ARRAY(Text), nullable=True),
     Column("n_other", BigInteger, nullable=False, server_default="0"),
 )
+
+# --- Integrations (migration 0006). ----------------------------------------------------------
+# One half of a logged call (a KServe/Seldon request or response event, a broker's inputs or
+# outputs message) waiting for the other, keyed by the call's id. Kept in PostgreSQL so a
+# restart between the halves loses nothing; bounded in number by the receiver, and stored
+# alone once it has waited longer than the configured pairing wait.
+integration_pending = Table(
+    "integration_pending",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("model", Text, primary_key=True),
+    Column("pair_key", Text, primary_key=True),
+    Column("request", JSONB, nullable=True),
+    Column("response", JSONB, nullable=True),
+    Column("received_at", TS, nullable=False, server_default=func.now()),
+)
+Index("ix_integration_pending_received_at", integration_pending.c.received_at)
+
+# The versions and variants a model has stored, so the cardinality guard can refuse the next
+# one over the cap without scanning predictions (each value becomes Prometheus series).
+model_labels = Table(
+    "model_labels",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("first_seen", TS, nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('version', 'variant')", name="ck_model_labels_kind"),
+)

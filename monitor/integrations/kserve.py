@@ -1,0 +1,398 @@
+"""``POST /v1/integrations/kserve``: KServe's and Seldon's payload loggers -> predictions.
+
+A logged call arrives as two CloudEvents, the request and the response, sharing an id
+(``ce-id``; Seldon's ``ce-requestid`` when present). They are joined in either order: the first
+half waits in ``integration_pending`` (PostgreSQL, so a restart in between loses nothing) and
+the second completes the call, in one transaction with the predictions it stores. A call whose
+other half never comes is stored alone by ``flush_expired`` (run by the scheduler) once it has
+waited ``pairing_wait_seconds``, or at once when ``max_pending_calls`` are already waiting.
+
+Row ``i`` of a call becomes the prediction ``<key>:<i>``, so a redelivered event is stored once.
+Latency is the difference of the halves' ``ce-time`` (set by the logger when it sends, not when
+the model answered): approximate, and only when both halves carry one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.config import Settings
+from monitor.errors import ClientError, MalformedBody, Problem, StorageError, ValidationFailed
+from monitor.ingest.names import label_value_problem, model_name_problem
+from monitor.ingest.service import IngestService, SchemaMoved
+from monitor.ingest_metrics import IngestMetrics
+from monitor.integrations import cloudevents, payloads
+from monitor.integrations.cloudevents import CloudEvent
+from monitor.storage import pending
+from monitor.storage.models import ModelStore
+
+SOURCE = "kserve"
+_TYPES = {
+    "org.kubeflow.serving.inference.request": "request",
+    "org.kubeflow.serving.inference.response": "response",
+    "io.seldon.serving.inference.request": "request",
+    "io.seldon.serving.inference.response": "response",
+}
+_UNSET = frozenset({"", "NOTIMPLEMENTED"})  # what MLServer sends outside a SeldonDeployment
+MODES = ("all", "request", "response")
+FLUSH_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Options:
+    """The query string: ``?model=`` and ``?version=`` override the event's; ``mode`` is the
+    logger's (``all`` pairs halves; ``request`` / ``response`` store each event alone)."""
+
+    model: str | None = None
+    version: str | None = None
+    mode: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.model is not None and model_name_problem(self.model):
+            raise _query("model", str(model_name_problem(self.model)))
+        if self.version is not None and label_value_problem(self.version):
+            raise _query("version", str(label_value_problem(self.version)))
+        if self.mode not in MODES:
+            raise _query("mode", f"must be one of {', '.join(MODES)}")
+
+
+def _query(name: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(f"query parameter {name} {problem}", [Problem(problem, field=name)])
+
+
+@dataclass
+class Half:
+    """One event, decoded: which half of which call, and its rows."""
+
+    half: str
+    model: str
+    key: str
+    variant: str
+    status: str
+    time: datetime | None
+    version: str | None
+    rows: list[dict[str, Any]] | None  # None: an error response whose body holds no outputs
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "status": self.status,
+            "time": self.time.isoformat() if self.time else None,
+            "version": self.version,
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_json(cls, half: str, model: str, key: str, raw: Mapping[str, Any]) -> Half:
+        time = datetime.fromisoformat(raw["time"]) if raw.get("time") else None
+        return cls(
+            half, model, key, raw["variant"], raw["status"], time, raw.get("version"), raw["rows"]
+        )
+
+
+@dataclass
+class Call:
+    model: str
+    key: str
+    request: Half | None = None
+    response: Half | None = None
+    index: int = 0  # first event of the call in the HTTP request
+
+    def add(self, half: Half) -> None:
+        setattr(self, half.half, half)
+
+    @property
+    def complete(self) -> bool:
+        return self.request is not None and self.response is not None
+
+
+@dataclass
+class Outcome:
+    received: int = 0
+    paired: int = 0
+    pending: int = 0
+    unpaired: int = 0
+    duplicates: int = 0
+    stored: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_body(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "paired": self.paired,
+            "pending": self.pending,
+            "unpaired": self.unpaired,
+            "duplicates": self.duplicates,
+        }
+
+
+class KServeReceiver:
+    def __init__(
+        self,
+        ingest: IngestService,
+        models: ModelStore,
+        settings: Settings,
+        metrics: IngestMetrics,
+    ) -> None:
+        self.ingest = ingest
+        self.models = models
+        self.wait = timedelta(seconds=settings.pairing_wait_seconds)
+        self.max_pending = settings.max_pending_calls
+        self.metrics = metrics
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def half(self, event: CloudEvent, index: int, options: Options) -> Half:
+        try:
+            return self._half(event, options)
+        except ClientError as exc:
+            if len(exc.details) <= 1 and (not exc.details or exc.details[0].index is None):
+                where = exc.details[0].field if exc.details else None
+                problem = exc.details[0].problem if exc.details else exc.message
+                exc.details = [Problem(problem, index=index, field=where)]
+            raise
+
+    def _half(self, event: CloudEvent, options: Options) -> Half:
+        kind = _TYPES.get(event.type)
+        if kind is None:
+            raise _header(event, "type", f"must be one of {', '.join(_TYPES)}")
+        model = options.model or _model_of(event)
+        key = event.extension("requestid") or event.id
+        status = _status(event)
+        variant = "canary" if event.extension("endpoint") == "canary" else "production"
+        record = self.models.get(model)
+        version = options.version or (record.config.get("model_version") if record else None)
+        if version is None and isinstance(event.data, dict):
+            body_version = event.data.get("model_version")
+            if isinstance(body_version, str) and not label_value_problem(body_version):
+                version = body_version
+        if kind == "request":
+            order = (
+                payloads.declared_order(record.config, [f.name for f in record.schema.features])
+                if record
+                else None
+            )
+            rows: list[dict[str, Any]] | None = payloads.decode_request(event.data, order)
+        elif status == "ok":
+            rows = payloads.decode_response(event.data)
+        else:
+            rows = _error_rows(event.data)
+        return Half(kind, model, key, variant, status, event.time, version, rows)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive_http(self, headers: Mapping[str, str], body: bytes, options: Options) -> Outcome:
+        """One HTTP request's events, in binary, structured or batch mode."""
+        try:
+            events = cloudevents.decode(headers, body)
+        except ClientError:
+            self.metrics.rejected("malformed_event", 1)
+            raise
+        return self.receive(events, options)
+
+    def receive(self, events: Sequence[CloudEvent], options: Options) -> Outcome:
+        """Store what these events complete and keep the rest; all of it or nothing."""
+        try:
+            halves = [self.half(e, i, options) for i, e in enumerate(events)]
+        except ClientError:
+            self.metrics.rejected("malformed_event", 1)
+            raise
+        calls: dict[tuple[str, str], Call] = {}
+        for index, h in enumerate(halves):
+            calls.setdefault((h.model, h.key), Call(h.model, h.key, index=index)).add(h)
+        # checked now, so a half with bad features is refused when it arrives, not when its
+        # other half does (that one would be blamed)
+        self._validate([h for h in halves if h.half == "request"])
+        for _attempt in range(3):
+            try:
+                outcome = self._store(list(calls.values()), options)
+            except SchemaMoved:
+                continue
+            outcome.received = len(events)
+            self.metrics.accepted("kserve_events", len(events))
+            return outcome
+        raise StorageError("feature schema kept changing under this batch; retry")
+
+    def _validate(self, requests: Sequence[Half]) -> None:
+        records = [
+            r for h in requests for r in payloads.join_records(h.key, h.rows, None, _common(h))
+        ]
+        if records:
+            self.ingest.validate(records)
+
+    def _store(self, calls: Sequence[Call], options: Options) -> Outcome:
+        outcome = Outcome()
+        with self.ingest.transaction() as tx:
+            conn = tx.conn
+            room = None
+            for call in sorted(calls, key=lambda c: (c.model, c.key)):  # lock order
+                if options.mode != "all":
+                    outcome.records += _records(call)
+                    continue
+                pending.lock(conn, SOURCE, call.model, call.key)
+                waiting = pending.read(conn, SOURCE, call.model, call.key)
+                merged = _merge(waiting, call)
+                if merged.complete:
+                    outcome.records += _records(merged)
+                    outcome.paired += 1
+                    if waiting is not None:
+                        pending.delete(conn, SOURCE, call.model, call.key)
+                    continue
+                if waiting is None and pending.is_stored(
+                    conn, call.model, payloads.row_id(call.key, 0)
+                ):
+                    outcome.duplicates += 1
+                    continue
+                if room is None:
+                    room = self.max_pending - pending.count(conn, SOURCE, self.max_pending)
+                if waiting is None and room <= 0:
+                    outcome.records += _records(merged, gave_up=True)
+                    outcome.unpaired += 1
+                    continue
+                for h in (call.request, call.response):
+                    if h is not None:
+                        pending.keep(conn, SOURCE, h.model, h.key, h.half, h.as_json())
+                room -= waiting is None
+                outcome.pending += 1
+            outcome.stored = tx.predictions(outcome.records).stored if outcome.records else 0
+        self.metrics.unpaired(SOURCE, "pending_full", outcome.unpaired)
+        self.metrics.dropped(SOURCE, "duplicate", outcome.duplicates)
+        return outcome
+
+    # -- the scheduler's part -----------------------------------------------------------------
+
+    def flush_expired(self, now: datetime | None = None) -> int:
+        """Store calls that waited longer than the pairing wait with what is known; returns how
+        many calls were flushed. A call whose rows no longer pass the checks (the model's
+        schema changed meanwhile) is dropped and counted, so it cannot block the others."""
+        before = (now or datetime.now(UTC)) - self.wait
+        flushed = 0
+        while True:
+            try:
+                n = self._flush(before, FLUSH_BATCH)
+            except ValidationFailed:
+                n = self._flush_one_by_one(before)
+            except SchemaMoved:
+                continue
+            flushed += n
+            if n < FLUSH_BATCH:
+                return flushed
+
+    def _flush(self, before: datetime, limit: int) -> int:
+        with self.ingest.transaction() as tx:
+            expired = pending.take_expired(tx.conn, SOURCE, before, limit)
+            records = [r for p in expired for r in _records(_call(p), gave_up=True)]
+            for p in expired:
+                pending.delete(tx.conn, SOURCE, p.model, p.pair_key)
+            tx.predictions(records)
+        self.metrics.unpaired(SOURCE, "timeout", len(expired))
+        return len(expired)
+
+    def _flush_one_by_one(self, before: datetime) -> int:
+        done = 0
+        while True:
+            try:
+                n = self._flush(before, 1)
+            except ValidationFailed:
+                with self.ingest.transaction() as tx:
+                    for p in pending.take_expired(tx.conn, SOURCE, before, 1):
+                        pending.delete(tx.conn, SOURCE, p.model, p.pair_key)
+                self.metrics.dropped(SOURCE, "invalid_unpaired")
+                n = 1
+            if n == 0 or done >= FLUSH_BATCH:
+                return done
+            done += n
+
+
+def _header(event: CloudEvent, name: str, problem: str) -> MalformedBody:
+    where = event.attribute_name(name)
+    return MalformedBody(
+        f"CloudEvents attribute {where} {problem}", [Problem(problem, field=where)]
+    )
+
+
+def _model_of(event: CloudEvent) -> str:
+    for attr in ("inferenceservicename", "modelid"):
+        value = event.extension(attr)
+        if value is not None and value not in _UNSET:
+            if model_name_problem(value):
+                raise _header(
+                    event, attr, f"is not a usable model name: {model_name_problem(value)}"
+                )
+            return value
+    raise _header(
+        event, "inferenceservicename", "is required (or ce-modelid, or ?model= on the logger's URL)"
+    )
+
+
+def _status(event: CloudEvent) -> str:
+    code = event.extension("statuscode")
+    if code is None:
+        return "ok"
+    if not code.isdigit() or not 100 <= int(code) <= 599:
+        raise _header(event, "statuscode", "must be an HTTP status code")
+    return "ok" if 200 <= int(code) < 300 else "error"
+
+
+def _error_rows(data: Any) -> list[dict[str, Any]] | None:
+    """An error response usually carries an error message, not outputs."""
+    try:
+        return payloads.decode_response(data)
+    except ClientError:
+        return None
+
+
+def _merge(waiting: pending.Pending | None, call: Call) -> Call:
+    merged = Call(call.model, call.key, index=call.index)
+    if waiting is not None:
+        for half in pending.HALVES:
+            raw = getattr(waiting, half)
+            if raw is not None:
+                merged.add(Half.from_json(half, call.model, call.key, raw))
+    for h in (call.request, call.response):
+        if h is not None:
+            merged.add(h)
+    return merged
+
+
+def _call(p: pending.Pending) -> Call:
+    call = Call(p.model, p.pair_key)
+    for half in pending.HALVES:
+        raw = getattr(p, half)
+        if raw is not None:
+            call.add(Half.from_json(half, p.model, p.pair_key, raw))
+    return call
+
+
+def _common(h: Half) -> dict[str, Any]:
+    common: dict[str, Any] = {"model": h.model, "variant": h.variant, "status": h.status}
+    if h.version is not None:
+        common["model_version"] = h.version
+    if h.time is not None:
+        common["timestamp"] = h.time.isoformat()
+    return common
+
+
+def _records(call: Call, *, gave_up: bool = False) -> list[dict[str, Any]]:
+    """The call's records; ``gave_up``: its other half was expected and is not coming."""
+    first = call.request or call.response
+    assert first is not None
+    common = _common(first)
+    if call.response is not None:
+        common["status"] = call.response.status
+        if call.response.version is not None:
+            common.setdefault("model_version", call.response.version)
+    elif gave_up and call.request is not None:
+        # KServe logs only the responses it answered 200: a request alone most often failed
+        common["status"] = "no_response"
+    if call.request and call.response and call.request.time and call.response.time:
+        latency = (call.response.time - call.request.time).total_seconds() * 1000.0
+        if latency >= 0:
+            common["latency_ms"] = latency
+    features = call.request.rows if call.request else None
+    predictions = call.response.rows if call.response else None
+    return payloads.join_records(call.key, features, predictions, common)
