@@ -49,6 +49,9 @@ def limits_from(settings: Settings) -> Limits:
         max_string_length=settings.max_string_length,
         retention_days=settings.retention_days,
         max_future_seconds=settings.max_future_seconds,
+        max_models=settings.max_models,
+        max_versions_per_model=settings.max_versions_per_model,
+        max_variants_per_model=settings.max_variants_per_model,
     )
 
 

@@ -47,6 +47,9 @@ class Limits:
     max_string_length: int = 1_024
     retention_days: int = 30
     max_future_seconds: int = 3_600
+    max_models: int = 1_000
+    max_versions_per_model: int = 100
+    max_variants_per_model: int = 20
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 
 from monitor.errors import MonitorError, NotFound, Problem, StorageError, ValidationFailed
 from monitor.ingest import labels as label_records
+from monitor.ingest.cardinality import Caps, CardinalityGuard
 from monitor.ingest.predictions import Limits, Row, first_per_id, group_by_model, typed_rows
 from monitor.ingest.schema import FeatureSchema
 from monitor.ingest_metrics import IngestMetrics
@@ -64,6 +65,10 @@ class IngestService:
         self.partitions = partitions
         self.limits = limits
         self.metrics = metrics
+        self.guard = CardinalityGuard(
+            engine,
+            Caps(limits.max_models, limits.max_versions_per_model, limits.max_variants_per_model),
+        )
 
     def predictions(self, records: Sequence[Any]) -> IngestResult:
         for _attempt in range(3):
@@ -82,6 +87,8 @@ class IngestService:
     def _check(self, records: Sequence[Any]) -> list[_Checked]:
         now = datetime.now(UTC)
         batches, problems = group_by_model(records, self.limits)
+        new_models = [(n, b.indexes[0]) for n, b in batches.items() if self.models.get(n) is None]
+        capped = self.guard.new_model_problems(new_models)
         checked: list[_Checked] = []
         for name, batch in batches.items():
             schema, inferred, schema_problems = self.models.schema_for(name, batch.features())
@@ -96,9 +103,16 @@ class IngestService:
             model_id = record.id if record else 0  # filled in once the model row exists
             rows, bad = typed_rows(batch, model_id, schema, self.limits, now, reject_unknown=reject)
             problems.extend(bad)
+            if not bad:
+                existing = record or self.models.get(name)
+                capped += self._label_caps(existing.id if existing else 0, batch.indexes, rows)
             checked.append(_Checked(name, schema, inferred, first_per_id(rows)))
+        for p in capped:
+            self.metrics.rejected(f"cardinality_{p.field}")
         if problems:
             self.metrics.rejected("invalid_record", len({p.index for p in problems}) or 1)
+        problems += capped
+        if problems:
             bad_records = len({p.index for p in problems if p.index is not None})
             raise ValidationFailed(
                 f"{bad_records or 'the'} of {len(records)} records are invalid; nothing was stored",
@@ -107,6 +121,12 @@ class IngestService:
                 ),
             )
         return checked
+
+    def _label_caps(self, model_id: int, indexes: list[int], rows: list[Row]) -> list[Problem]:
+        # rows are in PREDICTION_COLUMNS order: model_version 1, variant 10
+        return self.guard.label_problems(
+            model_id, "version", [r[1] for r in rows], indexes
+        ) + self.guard.label_problems(model_id, "variant", [r[10] for r in rows], indexes)
 
     def _store(self, checked: list[_Checked], received: int) -> IngestResult:
         with translate_errors(), self.engine.begin() as conn:
@@ -122,6 +142,9 @@ class IngestService:
                 if record.schema != item.schema:
                     raise _SchemaMoved
                 rows = [(record.id, *r[1:]) for r in rows]
+            if rows:
+                self.guard.record(conn, rows[0][0], "version", {r[1] for r in rows})
+                self.guard.record(conn, rows[0][0], "variant", {r[10] for r in rows})
             raw = conn.connection.driver_connection
             assert raw is not None
             stored.append(
@@ -159,6 +182,10 @@ class IngestService:
     def labels(self, records: Sequence[Any]) -> IngestResult:
         now = datetime.now(UTC)
         by_model, problems = label_records.check(records, self.limits, now)
+        new_models = [(m, 0) for m in by_model if self.models.get(m) is None]
+        for p in self.guard.new_model_problems(new_models):
+            self.metrics.rejected("cardinality_model")
+            problems.append(Problem(p.problem, field="model"))
         if problems:
             self.metrics.rejected("invalid_label", len({p.index for p in problems}) or 1)
             raise ValidationFailed(
