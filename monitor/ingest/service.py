@@ -182,10 +182,6 @@ class IngestService:
     def labels(self, records: Sequence[Any]) -> IngestResult:
         now = datetime.now(UTC)
         by_model, problems = label_records.check(records, self.limits, now)
-        new_models = [(m, 0) for m in by_model if self.models.get(m) is None]
-        for p in self.guard.new_model_problems(new_models):
-            self.metrics.rejected("cardinality_model")
-            problems.append(Problem(p.problem, field="model"))
         if problems:
             self.metrics.rejected("invalid_label", len({p.index for p in problems}) or 1)
             raise ValidationFailed(

@@ -43,16 +43,6 @@ def test_a_model_over_the_cap_is_refused_and_counted(capped: tuple[TestClient, S
     assert post(client, [record(3, model="a")]).status_code == 200
 
 
-def test_labels_cannot_create_models_over_the_cap(capped: tuple[TestClient, Services]) -> None:
-    client, svc = capped
-    post(client, [record(0, model="a"), record(1, model="b")])
-    r = client.post(
-        "/v1/labels", json={"labels": [{"prediction_id": "x", "model": "z", "label": 1}]}
-    )
-    assert r.status_code == 422
-    assert svc.models.get("z") is None
-
-
 def test_versions_and_variants_over_the_cap_are_refused_whole_batch(
     capped: tuple[TestClient, Services],
 ) -> None:
