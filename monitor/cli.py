@@ -99,6 +99,54 @@ def ingest(
 
 
 @app.command()
+def consume(
+    source: Annotated[str, typer.Option("--source", help="nats://host:4222 or redis://host:6379")],
+    topic: Annotated[
+        list[str], typer.Option("--topic", help="subject / stream key; repeat for several")
+    ],
+    group: Annotated[str, typer.Option(help="consumer group / durable name")] = "ml-monitor",
+    consumer: Annotated[
+        str | None, typer.Option(help="this consumer's name in the group (default: host name)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="messages per transaction")] = 500,
+    dead_letter: Annotated[
+        str, typer.Option(help="where bad messages go; {topic} is replaced")
+    ] = "{topic}.dlq",
+    no_dead_letter: Annotated[
+        bool, typer.Option("--no-dead-letter", help="skip bad messages (still counted)")
+    ] = False,
+    ack_wait: Annotated[
+        float, typer.Option(min=0.1, help="seconds before an unacked message is redelivered")
+    ] = 30.0,
+    metrics_port: Annotated[
+        int, typer.Option(help="port of this consumer's /metrics (0: none)")
+    ] = 9108,
+    metrics_host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
+    """Consume prediction logs from a broker; ack only after the rows are committed."""
+    import socket
+
+    from monitor.consume.loop import LoopSettings
+    from monitor.consume.run import ConsumeOptions, run_consume
+    from monitor.consume.source import SourceOptions
+
+    options = ConsumeOptions(
+        source=SourceOptions(
+            url=source,
+            topics=tuple(topic),
+            group=group,
+            consumer=consumer or socket.gethostname(),
+            dead_letter=None if no_dead_letter else dead_letter,
+            ack_wait_seconds=ack_wait,
+        ),
+        loop=LoopSettings(batch_size=batch_size),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port or None,
+    )
+    run_consume(Settings(), options)
+
+
+@app.command()
 def reference(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     model: Annotated[str, typer.Option("--model")],

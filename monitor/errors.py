@@ -12,6 +12,8 @@
      │    └── ValidationFailed       422  well-formed but wrong; names every bad record
      ├── StorageError                the database did something we did not expect
      │    └── StorageUnavailable     the database cannot be reached (HTTP 503 + Retry-After)
+     ├── BrokerError                 a message broker (``monitor consume``) refused or failed
+     │    └── BrokerUnavailable      the broker cannot be reached
      └── EmbeddedServerError         the embedded PostgreSQL could not be started or reached
 
 Errors from drivers and HTTP libraries are translated at the boundary that sees them
@@ -60,6 +62,14 @@ class StorageError(MonitorError):
 
 class StorageUnavailable(StorageError):
     retry_after_seconds = 5
+
+
+class BrokerError(MonitorError):
+    pass
+
+
+class BrokerUnavailable(BrokerError):
+    pass
 
 
 class ClientError(MonitorError):

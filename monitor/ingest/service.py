@@ -70,12 +70,14 @@ class IngestService:
             Caps(limits.max_models, limits.max_versions_per_model, limits.max_variants_per_model),
         )
 
-    def predictions(self, records: Sequence[Any]) -> IngestResult:
+    def predictions(self, records: Sequence[Any], *, kind: str = "predictions") -> IngestResult:
+        """Check and store a batch all or nothing; ``kind`` labels monitor_ingest_rows_total
+        with the source the rows came through."""
         for _attempt in range(3):
             checked = self._check(records)
             self.partitions.ensure({r[3].astimezone(UTC).date() for c in checked for r in c.rows})
             try:
-                return self._store(checked, len(records))
+                return self._store(checked, len(records), kind)
             except _SchemaMoved:
                 continue
         raise StorageError("feature schema kept changing under this batch; retry")
@@ -128,10 +130,10 @@ class IngestService:
             model_id, "version", [r[1] for r in rows], indexes
         ) + self.guard.label_problems(model_id, "variant", [r[10] for r in rows], indexes)
 
-    def _store(self, checked: list[_Checked], received: int) -> IngestResult:
+    def _store(self, checked: list[_Checked], received: int, kind: str) -> IngestResult:
         with translate_errors(), self.engine.begin() as conn:
             stored = self._store_in(conn, checked)
-        return self._counted(stored, received)
+        return self._counted(stored, received, kind)
 
     def _store_in(self, conn: Connection, checked: list[_Checked]) -> list[tuple[str, list[Any]]]:
         stored: list[tuple[str, list[Any]]] = []
@@ -152,23 +154,25 @@ class IngestService:
             )
         return stored
 
-    def _counted(self, stored: list[tuple[str, list[Any]]], received: int) -> IngestResult:
+    def _counted(
+        self, stored: list[tuple[str, list[Any]]], received: int, kind: str
+    ) -> IngestResult:
         total = 0
         for model, rows in stored:
             self.metrics.stored_predictions(model, rows, self._slo_latency_ms(model))
             total += len(rows)
-        self.metrics.accepted("predictions", total)
+        self.metrics.accepted(kind, total)
         return IngestResult(received=received, stored=total)
 
     @contextmanager
-    def transaction(self) -> Iterator[IngestTransaction]:
+    def transaction(self, *, kind: str = "predictions") -> Iterator[IngestTransaction]:
         """One all-or-nothing transaction for a source that writes more than predictions
         (pending halves of a call, a consumer's offsets): its own statements and the checked
         predictions commit together or not at all. Counters move only after the commit.
 
         Raises ``SchemaMoved`` when another writer stored a different inferred schema first:
         the caller runs its transaction again."""
-        tx = IngestTransaction(self)
+        tx = IngestTransaction(self, kind)
         with translate_errors(), self.engine.begin() as conn:
             tx.conn = conn
             yield tx
@@ -209,8 +213,9 @@ class IngestService:
 class IngestTransaction:
     """Predictions stored inside a caller's transaction (``IngestService.transaction``)."""
 
-    def __init__(self, service: IngestService) -> None:
+    def __init__(self, service: IngestService, kind: str = "predictions") -> None:
         self.service = service
+        self.kind = kind
         self.conn: Connection
         self._stored: list[tuple[list[tuple[str, list[Any]]], int]] = []
         self.result = IngestResult(received=0, stored=0)
@@ -229,7 +234,7 @@ class IngestTransaction:
     def committed(self) -> None:
         received = stored = 0
         for batch, n in self._stored:
-            result = self.service._counted(batch, n)
+            result = self.service._counted(batch, n, self.kind)
             received += result.received
             stored += result.stored
         self.result = IngestResult(received=received, stored=stored)

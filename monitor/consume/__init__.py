@@ -1,0 +1,1 @@
+"""The streaming consumer, ``monitor consume``: broker sources, decoding, ack after commit."""
