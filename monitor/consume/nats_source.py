@@ -104,8 +104,8 @@ class NatsSource:
     ) -> list[Message]:
         try:
             msgs = await sub.fetch(n, timeout=timeout)
-        except (nats.errors.TimeoutError, nats.js.errors.FetchTimeoutError):
-            return []
+        except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.FetchTimeoutError):
+            return []  # nothing arrived in time (nats-py raises either kind)
         stream = self._streams[subject]
         return [self._message(subject, stream, m) for m in msgs]
 
