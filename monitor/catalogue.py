@@ -169,6 +169,13 @@ WINDOW_SAMPLES = _result(
     ("metric",),
     "rows",
 )
+SLO_OBJECTIVE = _result(
+    "slo_objective",
+    "The model's SLO objective: share of predictions that must be good (label slo)",
+    ("slo",),
+    "ratio",
+)
+"""``slo="availability"``: status ok; ``slo="latency"``: within the model's SLO latency."""
 VARIANT_LATENCY_P95_DELTA_SECONDS = _result(
     "variant_latency_p95_delta_seconds",
     "p95 latency of a variant minus production's",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
@@ -21,6 +21,7 @@ from monitor.catalogue import (
     MODEL_PERFORMANCE,
     PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
     PREDICTIONS_TOTAL,
+    SLO_OBJECTIVE,
     WEBHOOK_DELIVERIES_TOTAL,
     WINDOW_SAMPLES,
 )
@@ -142,25 +143,26 @@ def _burn_cases() -> tuple[Case, ...]:
     ok = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
     bad = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "timeout"})
     slow = series(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, FRAUD)
-    model = {"model": "fraud"}
-    return (
+    availability = {"model": "fraud", "slo": "availability"}
+    latency = {"model": "fraud", "slo": "latency"}
+    cases = (
         Case(
             "fast error burn pages at 5% errors",
             "MLErrorBudgetBurnFast",
             {ok: "0+95x120", bad: "0+5x120"},
-            (("1m", ()), ("60m", (Expect(model, 0.05),))),
+            (("1m", ()), ("60m", (Expect(availability, 0.05),))),
         ),
         Case(
             "fast error burn pages on a 1h spike after a clean day (14.4x branch alone)",
             "MLErrorBudgetBurnFast",
             {ok: "0+100x360", bad: "0x300 3+3x60"},
-            (("360m", (Expect(model, 3 / 103),)),),
+            (("360m", (Expect(availability, 3 / 103),)),),
         ),
         Case(
             "fast error burn pages on 1% errors for hours (6x branch alone)",
             "MLErrorBudgetBurnFast",
             {ok: "0+99x120", bad: "0+1x120"},
-            (("60m", (Expect(model, 0.01),)),),
+            (("60m", (Expect(availability, 0.01),)),),
         ),
         Case(
             "fast error burn stays quiet at the budgeted rate",
@@ -178,7 +180,7 @@ def _burn_cases() -> tuple[Case, ...]:
             "slow error burn opens a ticket at twice the budgeted rate",
             "MLErrorBudgetBurnSlow",
             {ok: "0+998x120", bad: "0+2x120"},
-            (("10m", ()), ("60m", (Expect(model, 0.002),))),
+            (("10m", ()), ("60m", (Expect(availability, 0.002),))),
         ),
         Case(
             "slow error burn stays quiet under the budgeted rate",
@@ -190,7 +192,7 @@ def _burn_cases() -> tuple[Case, ...]:
             "fast latency burn pages when 20% of predictions are slow",
             "MLLatencyBudgetBurnFast",
             {ok: "0+100x120", slow: "0+20x120"},
-            (("1m", ()), ("60m", (Expect(model, 0.2),))),
+            (("1m", ()), ("60m", (Expect(latency, 0.2),))),
         ),
         Case(
             "fast latency burn stays quiet at the budgeted rate",
@@ -202,13 +204,84 @@ def _burn_cases() -> tuple[Case, ...]:
             "slow latency burn opens a ticket at twice the budgeted rate",
             "MLLatencyBudgetBurnSlow",
             {ok: "0+100x120", slow: "0+2x120"},
-            (("10m", ()), ("60m", (Expect(model, 0.02),))),
+            (("10m", ()), ("60m", (Expect(latency, 0.02),))),
         ),
         Case(
             "slow latency burn stays quiet under the budgeted rate",
             "MLLatencyBudgetBurnSlow",
             {ok: "0+200x120", slow: "0+1x120"},
             (("60m", ()),),
+        ),
+    )
+    defaults = objectives("fraud", availability=0.999, latency=0.99)
+    return tuple(replace(c, series={**c.series, **defaults}) for c in cases) + _own_budget_cases()
+
+
+def objectives(model: str, *, availability: float, latency: float) -> dict[str, str]:
+    """The ``ml_slo_objective`` series the serving job exports for ``model`` (one per window:
+    every window's row carries the same objective)."""
+    targets = {"availability": availability, "latency": latency}
+    return {
+        series(SLO_OBJECTIVE.name, {"model": model, "window": window, "slo": slo}): f"{t:g}x400"
+        for window in ("1h", "24h")
+        for slo, t in targets.items()
+    }
+
+
+def _own_budget_cases() -> tuple[Case, ...]:
+    """fraud (99.9 % available, 99 % fast) and llm (99 % available, 95 % fast) see the same
+    traffic; each burns its own budget."""
+    both = {
+        **objectives("fraud", availability=0.999, latency=0.99),
+        **objectives("llm", availability=0.99, latency=0.95),
+    }
+
+    def traffic(ok: str, bad: str, slow: str) -> dict[str, str]:
+        out = dict(both)
+        for labels in (FRAUD, LLM):
+            out[series(PREDICTIONS_TOTAL.name, {**labels, "status": "ok"})] = ok
+            out[series(PREDICTIONS_TOTAL.name, {**labels, "status": "error"})] = bad
+            out[series(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, labels)] = slow
+        return out
+
+    def burning(model: str, slo: str, value: float) -> Expect:
+        return Expect({"model": model, "slo": slo}, value)
+
+    return (
+        Case(
+            "2% errors page the 99.9% model, not the 99% model (budget 14.4x 0.1% vs 14.4x 1%)",
+            "MLErrorBudgetBurnFast",
+            traffic("0+98x120", "0+2x120", "0x120"),
+            (("60m", (burning("fraud", "availability", 0.02),)),),
+        ),
+        Case(
+            "20% errors page both models, each past its own 14.4x",
+            "MLErrorBudgetBurnFast",
+            traffic("0+80x120", "0+20x120", "0x120"),
+            (
+                (
+                    "60m",
+                    (burning("fraud", "availability", 0.2), burning("llm", "availability", 0.2)),
+                ),
+            ),
+        ),
+        Case(
+            "0.5% errors ticket the 99.9% model only (over 3x its 0.1%, under the 1% of llm)",
+            "MLErrorBudgetBurnSlow",
+            traffic("0+199x120", "0+1x120", "0x120"),
+            (("60m", (burning("fraud", "availability", 0.005),)),),
+        ),
+        Case(
+            "20% slow predictions page the 99%-fast model, not the 95%-fast one (0.144 vs 0.72)",
+            "MLLatencyBudgetBurnFast",
+            traffic("0+100x120", "0x120", "0+20x120"),
+            (("60m", (burning("fraud", "latency", 0.2),)),),
+        ),
+        Case(
+            "3% slow predictions ticket the 99%-fast model only (over its 1%, under the 5% of llm)",
+            "MLLatencyBudgetBurnSlow",
+            traffic("0+100x120", "0x120", "0+3x120"),
+            (("60m", (burning("fraud", "latency", 0.03),)),),
         ),
     )
 

@@ -12,7 +12,13 @@ import re
 from typing import Any
 
 from monitor.alerts.render import alert_annotations
-from monitor.alerts.rules import Alert, RuleSettings, burn_alerts, drift_alerts, inline_ratio
+from monitor.alerts.rules import (
+    INLINE,
+    Alert,
+    RuleSettings,
+    burn_alerts,
+    drift_alerts,
+)
 
 GROUP = "ml-monitor"
 EVALUATION_SECONDS = 60
@@ -20,7 +26,7 @@ _VALUE = re.compile(r"\$value\b")
 
 
 def grafana_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
-    return (*drift_alerts(settings), *burn_alerts("slow", settings, ratio=inline_ratio))
+    return (*drift_alerts(settings), *burn_alerts("slow", INLINE))
 
 
 def rule_uid(alert: Alert) -> str:

@@ -16,9 +16,11 @@ from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.windows import parse_window
 
-__all__ = ["JOB_NAMES", "Job", "Window", "parse_window"]
+__all__ = ["ALL_VERSIONS", "JOB_NAMES", "Job", "Window", "parse_window"]
 
 JOB_NAMES = ("drift", "quality", "performance", "serving", "cost")
+ALL_VERSIONS = ""
+"""``model_version`` of a figure about the model as a whole (exported as no version label)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.catalogue import COST_PER_MILLION_PREDICTIONS, WINDOW_SAMPLES
-from monitor.jobs.base import Window
+from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.schemas import CostSettings
 from monitor.services import Services
 from monitor.stats.cost import Prices, Usage, compute_cost, cost_per_million, token_cost
@@ -16,8 +16,6 @@ from monitor.storage.labelled import usage_totals
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.storage.span import Span
-
-ALL_VERSIONS = ""
 
 
 def prices_of(config: Mapping[str, Any]) -> tuple[Prices, str]:

@@ -21,12 +21,14 @@ from monitor.catalogue import (
     PREDICTION_ERROR_RATIO,
     PREDICTION_LATENCY_SECONDS,
     PREDICTIONS_PER_SECOND,
+    SLO_OBJECTIVE,
     VARIANT_ERROR_RATIO_DELTA,
     VARIANT_LATENCY_P95_DELTA_SECONDS,
     VARIANT_PREDICTION_DRIFT_SCORE,
     WINDOW_SAMPLES,
 )
-from monitor.jobs.base import Window
+from monitor.jobs.base import ALL_VERSIONS, Window
+from monitor.schemas import SloSettings
 from monitor.services import Services
 from monitor.stats import selection
 from monitor.stats.binned import Rollup, align_categories
@@ -71,6 +73,8 @@ def run_serving(services: Services, model: ModelRecord, window: Window) -> list[
     served = [g for g in groups if g.model_version is not None]
     results = [r for g in served for r in _group_results(g, window)]
     results += _load_results(loads, served, window)
+    if served:
+        results += _objectives(model, window)
     if production is not None:
         results += [r for g in targets for r in _comparison(g, production, drift, window)]
     return results
@@ -94,6 +98,18 @@ def _group_results(g: GroupStats, window: Window) -> list[Result]:
         for q, ms in g.latency_ms.items()
     ]
     return out
+
+
+def _objectives(model: ModelRecord, window: Window) -> list[Result]:
+    """The model's SLO objectives, which the burn-rate rules measure its budgets against."""
+    slo = SloSettings.model_validate(model.config.get("slo") or {})
+    return [
+        Result(ALL_VERSIONS, window.name, SLO_OBJECTIVE.result, target, {"slo": name})
+        for name, target in (
+            ("availability", slo.availability_target),
+            ("latency", slo.latency_target),
+        )
+    ]
 
 
 def _load_results(

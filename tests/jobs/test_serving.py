@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from monitor.catalogue import SLO_OBJECTIVE
 from monitor.jobs.runner import run_jobs
 from monitor.services import Services
 from monitor.stats import binned, selection
-from tests.jobs.helpers import at, latest, predictions, window_end
+from monitor.storage.results import read_latest
+from tests.jobs.helpers import at, configure, latest, predictions, window_end
 
 PROD_LATENCY = [10.0 * (i + 1) for i in range(10)]  # 10 .. 100 ms
 CANARY_LATENCY = [200.0, 210.0, 220.0, 230.0, 240.0]
@@ -140,3 +142,26 @@ def test_a_window_without_traffic_writes_nothing(services: Services) -> None:
     report = run_jobs(services, "idle", "serving", now=window_end())
     assert report.outcomes[0].ok
     assert all(k[2] == "24h" for k in latest(services))
+
+
+def test_each_model_exports_its_own_slo_objectives(services: Services, client: TestClient) -> None:
+    configure(services, "fraud")
+    configure(services, "chat", slo={"availability_target": 0.99, "latency_target": 0.95})
+    for model in ("fraud", "chat"):
+        predictions(services, model, [{"timestamp": at(window_end(), 5), "latency_ms": 20.0}])
+        assert run_jobs(services, model, "serving", now=window_end()).failures == 0
+    with services.engine.connect() as conn:
+        rows = read_latest(conn, metrics=[SLO_OBJECTIVE.result])
+    got = {(r.model, r.model_version, r.window, r.labels["slo"]): r.value for r in rows}
+    assert got == {
+        (model, "", window, slo): target
+        for model, targets in (
+            ("fraud", {"availability": 0.999, "latency": 0.99}),
+            ("chat", {"availability": 0.99, "latency": 0.95}),
+        )
+        for window in ("1h", "24h")
+        for slo, target in targets.items()
+    }
+    body = client.get("/metrics").text
+    exported = 'ml_slo_objective{model="chat",model_version="",window="1h",slo="availability"}'
+    assert f"{exported} 0.99\n" in body

@@ -513,6 +513,18 @@ def _serving(om: _OpenMetrics) -> None:
         "gauge",
         [(b, v.at(_load_time(reloaded=b["variant"] == "canary"))) for v, b in per_variant(False)],
     )
+    # fraud keeps the default objectives, llm promises less
+    targets = {"fraud": (0.999, 0.99), "llm": (0.99, 0.95)}
+    om.family(
+        "ml_slo_objective",
+        "gauge",
+        [
+            ({"model": m, "window": w, "slo": slo}, lambda minute, t=t: t)
+            for m, (availability, latency) in targets.items()
+            for w in WINDOWS
+            for slo, t in (("availability", availability), ("latency", latency))
+        ],
+    )
     om.family(
         "ml_predictions",
         "counter",
