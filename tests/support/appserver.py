@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -33,7 +33,7 @@ class AppServer:
         self.thread.join(timeout=15)
 
 
-def start_app(app: FastAPI, port: int | None = None, timeout: float = 15.0) -> AppServer:
+def start_app(app: ASGIApp, port: int | None = None, timeout: float = 15.0) -> AppServer:
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
