@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -68,7 +68,14 @@ class Settings(BaseSettings):
         default=None, description="optional YAML or JSON file of model configurations"
     )
     scheduler_interval_seconds: int = Field(default=60, gt=0)
-    webhook_max_attempts: int = Field(default=8, ge=1, description="then the event is dead")
+    webhook_max_attempts: int = Field(default=36, ge=1, description="then the event is dead")
+    webhook_base_delay_seconds: float = Field(
+        default=60.0, gt=0, description="wait after the first failed attempt; doubles after each"
+    )
+    webhook_max_delay_seconds: float = Field(
+        default=3600.0, gt=0, description="the cap of the wait between attempts"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="one attempt's HTTP")
     windows: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["1h", "24h"])
 
     @field_validator("api_tokens", "windows", mode="before")
@@ -77,6 +84,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _webhook_delays(self) -> Settings:
+        if self.webhook_base_delay_seconds > self.webhook_max_delay_seconds:
+            raise ValueError(
+                "MONITOR_WEBHOOK_BASE_DELAY_SECONDS must not exceed "
+                "MONITOR_WEBHOOK_MAX_DELAY_SECONDS"
+            )
+        return self
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import random
 import threading
@@ -22,7 +23,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
-from monitor.services import Services
+from monitor.config import Settings
+from monitor.services import Services, build_services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result, write_results
 from monitor.webhooks.dispatcher import DispatchPolicy, dispatch_pending
@@ -439,3 +441,98 @@ def test_the_job_runner_enqueues_in_the_results_transaction(services: Services) 
     # the next tick sees the same drift: held back by the model's cooldown
     run_jobs(services, "fraud", "drift", now=T0 + timedelta(minutes=1), jobs={"drift": drifting})
     assert len(rows(services)) == 1
+
+
+# -- the default schedule: hours, not minutes ------------------------------------------------
+
+
+class DownUntil:
+    """A receiver that refuses every delivery (503) until ``up_at`` on the injected clock."""
+
+    def __init__(self, up_at: datetime | None) -> None:
+        self.up_at = up_at
+        self.now = T0
+        self.attempts: list[datetime] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.attempts.append(self.now)
+        if self.up_at is None or self.now < self.up_at:
+            return httpx.Response(503, text="down for maintenance")
+        return httpx.Response(200, text="ok")
+
+
+def drive(services: Services, receiver: DownUntil, *, rng_seed: int = 3) -> str:
+    """Run the dispatcher at each due time (the injected clock) until the event settles."""
+    rng = random.Random(rng_seed)
+    for _ in range(200):
+        outcomes = dispatch_pending(
+            services, transport=httpx.MockTransport(receiver), now=receiver.now, rng=rng
+        )
+        (row,) = rows(services)
+        if row["status"] != "pending":
+            return str(row["status"])
+        assert outcomes == {"retry": 1}
+        receiver.now = row["next_attempt_at"]
+    raise AssertionError("the event never settled")
+
+
+def test_a_receiver_down_for_three_hours_still_gets_its_event(services: Services) -> None:
+    enqueue(services, register(services))
+    receiver = DownUntil(up_at=T0 + timedelta(hours=3))
+    assert drive(services, receiver) == "delivered"
+    assert receiver.attempts[-1] - T0 <= timedelta(hours=4)  # retried at least hourly
+
+
+def test_the_default_schedule_backs_off_to_hourly_over_more_than_a_day(
+    services: Services, client: TestClient
+) -> None:
+    event = enqueue(services, register(services))
+    receiver = DownUntil(up_at=None)
+    assert drive(services, receiver) == "dead"
+    gaps = [b - a for a, b in itertools.pairwise(receiver.attempts)]
+    assert gaps[0] <= timedelta(minutes=1)
+    assert max(gaps) <= timedelta(hours=1)
+    assert gaps == sorted(gaps[:6]) + gaps[6:]  # growing, then at the cap
+    assert timedelta(hours=24) <= receiver.attempts[-1] - T0 <= timedelta(hours=31)
+    assert len(receiver.attempts) == services.settings.webhook_max_attempts
+
+    # the dead letter is kept and can be retried by hand
+    assert client.get("/v1/webhooks", params={"status": "dead"}).json()["events"][0][
+        "event_id"
+    ] == str(event.event_id)
+    assert client.post(f"/v1/webhooks/{event.event_id}/retry").status_code == 200
+    receiver.up_at = receiver.now
+    assert dispatch_pending(services, transport=httpx.MockTransport(receiver)) == {"delivered": 1}
+
+
+def test_the_schedule_is_configurable(settings: Settings, db_url: str) -> None:
+    configured = settings.model_copy(
+        update={
+            "webhook_max_attempts": 4,
+            "webhook_base_delay_seconds": 5.0,
+            "webhook_max_delay_seconds": 10.0,
+        }
+    )
+    services = build_services(configured, db_url, registry=CollectorRegistry())
+    try:
+        enqueue(services, register(services))
+        receiver = DownUntil(up_at=None)
+        assert drive(services, receiver) == "dead"
+    finally:
+        services.engine.dispose()
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(receiver.attempts)]
+    assert len(receiver.attempts) == 4
+    assert 4 <= gaps[0] <= 5
+    assert 8 <= gaps[1] <= 10
+    assert 8 <= gaps[2] <= 10
+
+
+def test_the_policy_span_holds_for_the_defaults() -> None:
+    shortest, nominal = DispatchPolicy().span()
+    assert shortest >= timedelta(hours=24)
+    assert nominal <= timedelta(hours=31)
+
+
+def test_settings_refuse_a_base_delay_above_the_cap() -> None:
+    with pytest.raises(ValueError, match="MONITOR_WEBHOOK_BASE_DELAY_SECONDS"):
+        Settings(webhook_base_delay_seconds=7200, webhook_max_delay_seconds=3600)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.services import Services
 from monitor.storage.engine import translate_errors
@@ -33,16 +34,23 @@ log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL_SECONDS = 5
 _ERROR_CHARS = 500
+_MIN_JITTER = 0.8
 
 
 @dataclass(frozen=True)
 class DispatchPolicy:
     """Retry schedule: attempt n failed -> wait min(max_delay, base_delay * 2**(n-1)), scaled by
-    a random factor in [0.5, 1] so receivers that failed together do not retry together;
-    after ``max_attempts`` failed attempts the event is dead."""
+    a random factor in [0.8, 1] so receivers that failed together do not retry together;
+    after ``max_attempts`` failed attempts the event is dead (``POST /v1/webhooks/{id}/retry``
+    gives it a fresh budget).
 
-    max_attempts: int = 8
-    base_delay_seconds: float = 1.0
+    The defaults are a schedule in hours, like the webhook senders users know (Svix, Stripe):
+    1 min, 2, 4, ... doubling to a 1 h cap, 36 attempts. Even with every wait at its shortest
+    the attempts span more than 24 h (nominally 30 h), so a receiver that is down for less
+    than a day still gets its event."""
+
+    max_attempts: int = 36
+    base_delay_seconds: float = 60.0
     max_delay_seconds: float = 3600.0
     timeout_seconds: float = 10.0
     max_events_per_run: int = 50
@@ -55,15 +63,36 @@ class DispatchPolicy:
         if self.timeout_seconds <= 0 or self.max_events_per_run < 1:
             raise ValueError("timeout_seconds and max_events_per_run must be positive")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchPolicy:
+        return cls(
+            max_attempts=settings.webhook_max_attempts,
+            base_delay_seconds=settings.webhook_base_delay_seconds,
+            max_delay_seconds=settings.webhook_max_delay_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+        )
+
     @property
     def lease(self) -> timedelta:
         """How long a claimed event is left alone: longer than any one attempt can take."""
         return timedelta(seconds=4 * self.timeout_seconds + 30)
 
-    def backoff(self, failed_attempts: int, rng: random.Random) -> timedelta:
+    def nominal_delay(self, failed_attempts: int) -> timedelta:
+        """The wait after ``failed_attempts`` failures, before jitter."""
         exponent = min(failed_attempts - 1, 62)
-        delay = min(self.max_delay_seconds, self.base_delay_seconds * 2.0**exponent)
-        return timedelta(seconds=delay * rng.uniform(0.5, 1.0))
+        return timedelta(
+            seconds=min(self.max_delay_seconds, self.base_delay_seconds * 2.0**exponent)
+        )
+
+    def backoff(self, failed_attempts: int, rng: random.Random) -> timedelta:
+        return self.nominal_delay(failed_attempts) * rng.uniform(_MIN_JITTER, 1.0)
+
+    def span(self) -> tuple[timedelta, timedelta]:
+        """From the first attempt to the last: (shortest, nominal)."""
+        nominal = sum(
+            (self.nominal_delay(n) for n in range(1, self.max_attempts)), start=timedelta()
+        )
+        return nominal * _MIN_JITTER, nominal
 
 
 @dataclass(frozen=True)
@@ -109,7 +138,7 @@ def dispatch_pending(
 
     ``now`` fixes the clock (tests); by default each attempt reads the wall clock, so the
     signed timestamp is fresh however long earlier deliveries took."""
-    policy = policy or DispatchPolicy(max_attempts=services.settings.webhook_max_attempts)
+    policy = policy or DispatchPolicy.from_settings(services.settings)
     rng = rng or random.Random()
     clock: Callable[[], datetime] = (lambda: now) if now is not None else _utcnow
     outcomes: Counter[DeliveryOutcome] = Counter()
