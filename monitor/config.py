@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    read_tokens_required: bool = Field(
+        default=False,
+        description="once tokens exist, reads under /v1 need one too (metrics and health never)",
+    )
     public_url: str | None = None
 
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,10 +61,22 @@ class SloSettings(Strict):
     availability_target: float = Field(default=0.999, gt=0, lt=1, description="share ok")
 
 
+SECRET_MASK = "***"  # noqa: S105 (the mask shown instead of a secret)
+
+
 class WebhookSettings(Strict):
     url: str = Field(pattern=r"^https?://")
-    secret: str = Field(min_length=8)
+    secret: str = Field(min_length=8, description="write-only: reads show it as '***'")
     cooldown_seconds: int = Field(default=86_400, ge=0)
+
+
+def without_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored model configuration as a read may show it: the webhook secret masked."""
+    shown = dict(config)
+    webhook = shown.get("webhook")
+    if isinstance(webhook, Mapping) and "secret" in webhook:
+        shown["webhook"] = {**webhook, "secret": SECRET_MASK}
+    return shown
 
 
 class ModelConfig(Strict):

@@ -22,6 +22,14 @@ def require_writer(request: Request, authorization: Annotated[str | None, Header
     services(request).tokens.check(authorization)
 
 
+def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Reads under /v1 need a token too when MONITOR_READ_TOKENS_REQUIRED is set (and tokens
+    exist); /metrics, /healthz and /readyz never do."""
+    svc = services(request)
+    if svc.settings.read_tokens_required:
+        svc.tokens.check(authorization)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")

@@ -8,15 +8,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from monitor.api.deps import ServicesDep, read_body, require_writer, services
+from monitor.api.deps import ServicesDep, read_body, require_reader, require_writer, services
 from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
 from monitor.ingest.names import MODEL_NAME
 from monitor.jobs.drift_window import ensure_profiles
-from monitor.schemas import ModelConfig, WindowRef
+from monitor.schemas import ModelConfig, WindowRef, without_secrets
 from monitor.storage.engine import translate_errors
 from monitor.storage.events import recent_events
+from monitor.storage.models import ModelRecord
 from monitor.storage.references import active_set
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -29,18 +30,29 @@ def put_model(
 ) -> dict[str, Any]:
     record, created = svc.models.apply(model, config)
     response.status_code = 201 if created else 200
-    return record.summary()
+    return public_summary(record)
 
 
-@router.get("", summary="All models")
+def public_summary(record: ModelRecord) -> dict[str, Any]:
+    """What reads show of a model: never its webhook secret (write-only)."""
+    body = record.summary()
+    body["config"] = without_secrets(body["config"])
+    return body
+
+
+@router.get("", dependencies=[Depends(require_reader)], summary="All models")
 def list_models(svc: ServicesDep) -> dict[str, Any]:
-    return {"models": [m.summary() for m in svc.models.list()]}
+    return {"models": [public_summary(m) for m in svc.models.list()]}
 
 
-@router.get("/{model}", summary="A model's configuration and latest results")
+@router.get(
+    "/{model}",
+    dependencies=[Depends(require_reader)],
+    summary="A model's configuration and latest results",
+)
 def get_model(model: ModelName, svc: ServicesDep) -> dict[str, Any]:
     record = svc.models.require(model)
-    body = record.summary()
+    body = public_summary(record)
     with translate_errors(), svc.engine.connect() as conn:
         ref = active_set(conn, record.id, "")
         body["reference"] = (

@@ -7,14 +7,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from monitor.api.deps import ServicesDep, require_writer
+from monitor.api.deps import ServicesDep, require_reader, require_writer
 from monitor.storage.engine import translate_errors
 from monitor.webhooks.outbox import Status, list_events, retry_event
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.get("", summary="Retraining webhook events, newest first")
+@router.get(
+    "", dependencies=[Depends(require_reader)], summary="Retraining webhook events, newest first"
+)
 def get_webhooks(
     svc: ServicesDep,
     status: Status | None = None,
