@@ -150,6 +150,9 @@ def service(db_url: str, tmp_path: Path) -> Iterator[Service]:
         "MONITOR_DATA_DIR": str(tmp_path / "data"),
         # the drift job runs when the test asks; scheduled ticks would only add cooldown hits
         "MONITOR_SCHEDULER_INTERVAL_SECONDS": "3600",
+        # the sink fails twice: retry within seconds, not the default schedule's minutes
+        "MONITOR_WEBHOOK_BASE_DELAY_SECONDS": "1",
+        "MONITOR_WEBHOOK_MAX_DELAY_SECONDS": "2",
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
