@@ -33,6 +33,7 @@ class Problem:
     problem: str
     index: int | None = None
     field: str | None = None
+    position: int | None = None  # character offset in a malformed body (or NDJSON line)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -40,6 +41,8 @@ class Problem:
             out["index"] = self.index
         if self.field is not None:
             out["field"] = self.field
+        if self.position is not None:
+            out["position"] = self.position
         out["problem"] = self.problem
         return out
 

@@ -7,6 +7,7 @@ from fastapi_offline import FastAPIOffline
 
 from monitor import __version__
 from monitor.api.errors import install_error_handlers
+from monitor.api.limits import BodyLimit
 from monitor.api.routes import (
     alertmanager,
     drift,
@@ -18,6 +19,7 @@ from monitor.api.routes import (
     models,
     webhooks,
 )
+from monitor.api.routing import MonitorRoute
 from monitor.services import Services
 
 DOCS_ASSETS = "/docs-assets"
@@ -34,6 +36,8 @@ def create_app(services: Services) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.services = services
+    app.router.route_class = MonitorRoute
+    app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)
     install_error_handlers(app)
     for module in (
         health,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.errors import ClientError, StorageError, StorageUnavailable
+from monitor.ingest.decode import malformed_json
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +59,39 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
         {"field": _field(tuple(e.get("loc", ()))), "problem": e.get("msg", "invalid")}
         for e in exc.errors()
     ]
-    kind = {e.get("type") for e in exc.errors()}
-    status, code = (400, "malformed_body") if "json_invalid" in kind else (422, "validation_failed")
-    return JSONResponse(error_body(code, "the request is invalid", details), status_code=status)
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":  # FastAPI's parse of a declared body failed
+            malformed = malformed_json(_decode_error(e))
+            return JSONResponse(malformed.as_body(), status_code=malformed.status)
+    return JSONResponse(
+        error_body("validation_failed", "the request is invalid", details), status_code=422
+    )
+
+
+def _decode_error(error: Mapping[str, Any]) -> json.JSONDecodeError:
+    loc = tuple(error.get("loc", ()))
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    message = str((error.get("ctx") or {}).get("error", "JSON decode error"))
+    return json.JSONDecodeError(message, "", position)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(code, str(exc.detail)),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
+
+
+_HTTP_CODES = {
+    400: "malformed_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -42,7 +42,9 @@ def _with_non_finite(text: bytes) -> Any:
     return doc if seen else None
 
 
-def _loads(text: bytes) -> Any:
+def loads_json(text: bytes) -> Any:
+    """orjson's parse (depth limit 1024; errors are ``json.JSONDecodeError`` with a position),
+    reading NaN / Infinity literals too."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -54,9 +56,16 @@ def _loads(text: bytes) -> Any:
 
 def decode_json(body: bytes) -> Any:
     try:
-        return _loads(body)
+        return loads_json(body)
     except orjson.JSONDecodeError as exc:
-        raise MalformedBody(f"body is not valid JSON: {exc}") from exc
+        raise malformed_json(exc) from exc
+
+
+def malformed_json(exc: json.JSONDecodeError) -> MalformedBody:
+    """The one answer to a body that is not JSON, naming where it stops being JSON."""
+    return MalformedBody(
+        f"body is not valid JSON: {exc}", [Problem(exc.msg, field="body", position=exc.pos)]
+    )
 
 
 def decode_ndjson(body: bytes) -> list[Any]:
@@ -64,9 +73,9 @@ def decode_ndjson(body: bytes) -> list[Any]:
     problems: list[Problem] = []
     for index, line in enumerate(ln for ln in body.split(b"\n") if ln.strip()):
         try:
-            records.append(_loads(line))
+            records.append(loads_json(line))
         except orjson.JSONDecodeError as exc:
-            problems.append(Problem(f"not valid JSON: {exc}", index=index))
+            problems.append(Problem(f"not valid JSON: {exc}", index=index, position=exc.pos))
     if problems:
         raise MalformedBody(f"{len(problems)} NDJSON line(s) are not valid JSON", problems)
     return records

@@ -94,7 +94,9 @@ def _json(body: bytes, what: str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise MalformedBody(f"{what} is not valid JSON: {exc}") from exc
+        raise MalformedBody(
+            f"{what} is not valid JSON: {exc}", [Problem(exc.msg, field="body", position=exc.pos)]
+        ) from exc
 
 
 def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:

@@ -13,9 +13,15 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from monitor.api.deps import ServicesDep, require_writer
+from monitor.api.routing import MonitorRoute
 from monitor.webhooks.alertmanager import AlertmanagerPayload, receive_alerts
 
-router = APIRouter(prefix="/v1", tags=["alertmanager"], dependencies=[Depends(require_writer)])
+router = APIRouter(
+    route_class=MonitorRoute,
+    prefix="/v1",
+    tags=["alertmanager"],
+    dependencies=[Depends(require_writer)],
+)
 
 
 @router.post("/alertmanager", summary="Alertmanager webhook receiver: retrain alerts -> webhook")

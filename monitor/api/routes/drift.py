@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse
 
 from monitor.api.deps import ServicesDep, require_reader
+from monitor.api.routing import MonitorRoute
 from monitor.catalogue import (
     DATASET_DRIFT_SHARE,
     FEATURE_DRIFT_SCORE,
@@ -24,7 +25,12 @@ from monitor.reports import render_report, report_window
 from monitor.storage.engine import translate_errors
 from monitor.storage.results import StoredResult, read_latest
 
-router = APIRouter(prefix="/v1/models", tags=["drift"], dependencies=[Depends(require_reader)])
+router = APIRouter(
+    route_class=MonitorRoute,
+    prefix="/v1/models",
+    tags=["drift"],
+    dependencies=[Depends(require_reader)],
+)
 ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
 WindowName = Annotated[str, Query(max_length=8, description="trailing window: 1h, 24h, 7d, ...")]
 Version = Annotated[

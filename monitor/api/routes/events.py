@@ -7,11 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from monitor.api.deps import ServicesDep, require_writer
+from monitor.api.routing import MonitorRoute
 from monitor.schemas import EventIn
 from monitor.storage.engine import translate_errors
 from monitor.storage.events import add_event
 
-router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_writer)])
+router = APIRouter(
+    route_class=MonitorRoute, prefix="/v1", tags=["events"], dependencies=[Depends(require_writer)]
+)
 
 
 @router.post("/events", status_code=201, summary="Record a deployment event")

@@ -11,12 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from monitor.api.deps import ServicesDep
+from monitor.api.routing import MonitorRoute
 from monitor.errors import StorageError
 from monitor.storage import migrate
 from monitor.storage.engine import translate_errors
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=MonitorRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

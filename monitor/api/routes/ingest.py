@@ -9,10 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from monitor.api.deps import read_body, require_writer, services
+from monitor.api.routing import MonitorRoute
 from monitor.ingest.decode import decode_batch
 from monitor.ingest.service import IngestResult, IngestService
 
-router = APIRouter(prefix="/v1", tags=["ingest"], dependencies=[Depends(require_writer)])
+router = APIRouter(
+    route_class=MonitorRoute, prefix="/v1", tags=["ingest"], dependencies=[Depends(require_writer)]
+)
 
 _BATCH_BODY = {
     "requestBody": {

@@ -8,9 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from monitor.api.deps import read_body, require_writer, services
+from monitor.api.routing import MonitorRoute
 from monitor.integrations.kserve import Options
 
-router = APIRouter(tags=["integrations"], dependencies=[Depends(require_writer)])
+router = APIRouter(
+    route_class=MonitorRoute, tags=["integrations"], dependencies=[Depends(require_writer)]
+)
 
 
 @router.post(

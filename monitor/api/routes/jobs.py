@@ -7,10 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from monitor.api.deps import ServicesDep, require_writer
+from monitor.api.routing import MonitorRoute
 from monitor.jobs.base import JOB_NAMES
 from monitor.jobs.runner import run_jobs
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_writer)])
+router = APIRouter(
+    route_class=MonitorRoute,
+    prefix="/v1/jobs",
+    tags=["jobs"],
+    dependencies=[Depends(require_writer)],
+)
 
 
 @router.post("/run", summary="Run the computations now and answer when they are done")

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from monitor.api.deps import ServicesDep, read_body, require_reader, require_writer, services
+from monitor.api.routing import MonitorRoute
 from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
@@ -20,7 +21,7 @@ from monitor.storage.events import recent_events
 from monitor.storage.models import ModelRecord
 from monitor.storage.references import active_set
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(route_class=MonitorRoute, prefix="/v1/models", tags=["models"])
 ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
 
 

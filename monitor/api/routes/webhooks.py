@@ -8,10 +8,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from monitor.api.deps import ServicesDep, require_reader, require_writer
+from monitor.api.routing import MonitorRoute
 from monitor.storage.engine import translate_errors
 from monitor.webhooks.outbox import Status, list_events, retry_event
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=MonitorRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.get(
