@@ -97,3 +97,37 @@ def test_a_window_the_model_does_not_compute_is_404_naming_its_windows(
     assert "'7d'" in error["message"]
     assert "1h, 24h" in error["message"]
     assert client.get("/v1/models/fraud/drift", params={"window": "1h"}).status_code == 200
+
+
+def test_drift_says_when_the_reference_has_no_predictions(
+    client: TestClient, services: Services
+) -> None:
+    rng = np.random.default_rng(5)
+    model = make_model(services, "eta", ["km"])
+    set_reference(services, model, rng.normal(size=(300, 1)))  # no prediction column
+    end = now()
+    insert_predictions(
+        services,
+        model,
+        spread(end, 300, 10, rng),
+        rng.normal(size=(300, 1)),
+        prediction=[1.0] * 300,
+    )
+    assert run_jobs(services, "eta", "drift", now=end + timedelta(minutes=1)).failures == 0
+    body = client.get("/v1/models/eta/drift", params={"window": "24h"}).json()
+    assert body["versions"][0]["prediction"] is None
+    (note,) = body["notes"]
+    assert note.startswith("no reference predictions for model 'eta'")
+
+
+def test_drift_says_when_no_reference_is_set(client: TestClient, services: Services) -> None:
+    make_model(services, "bare", ["x"])
+    body = client.get("/v1/models/bare/drift", params={"window": "1h"}).json()
+    assert body["versions"] == []
+    (note,) = body["notes"]
+    assert note.startswith("no reference set for model 'bare'")
+
+
+def test_drift_has_no_notes_when_nothing_is_missing(client: TestClient, services: Services) -> None:
+    _drifting_model(services)
+    assert client.get("/v1/models/fraud/drift").json()["notes"] == []

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from monitor.config import Settings
 from monitor.errors import MonitorError, Problem, ValidationFailed
 from monitor.jobs.base import Job, Window
+from monitor.jobs.drift_notes import notes_for
 from monitor.jobs.registry import JobRegistry, default_registry
 from monitor.services import Services, build_services
 from monitor.storage.engine import translate_errors
@@ -239,8 +240,12 @@ def run_jobs_cli(settings: Settings, model: str | None, job: str | None) -> str:
         services = build_services(settings, url)
         try:
             report = run_jobs(services, model, job)
+            drifted = {o.model for o in report.outcomes if o.job == "drift" and o.ok}
+            records = [services.models.require(name) for name in sorted(drifted)]
+            notes = notes_for(services.engine, records)
         finally:
             services.engine.dispose()
+    table = "\n".join([report.table(), *notes])
     if report.failures:
-        raise JobsFailed(f"{report.failures} job run(s) failed\n{report.table()}")
-    return report.table()
+        raise JobsFailed(f"{report.failures} job run(s) failed\n{table}")
+    return table

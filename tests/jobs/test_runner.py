@@ -199,3 +199,12 @@ def test_cli_prints_a_table_and_fails_loudly(settings: Settings) -> None:
         run_jobs_cli(settings, model="ghost", job=None)
     with pytest.raises(JobsFailed):
         run_jobs_cli(settings.model_copy(update={"windows": ["oops"]}), model="a", job="cost")
+
+
+def test_cli_says_no_reference_is_set_instead_of_a_bare_ok(
+    settings: Settings, services: Services
+) -> None:
+    configure(services, "plain")
+    out = run_jobs_cli(settings, model="plain", job="drift")
+    assert out.splitlines()[1].split()[:4] == ["drift", "plain", "1h,24h", "ok"]
+    assert "no reference set for model 'plain'" in out

@@ -20,9 +20,11 @@ from monitor.catalogue import (
 )
 from monitor.errors import NotFound
 from monitor.ingest.names import MODEL_NAME
+from monitor.jobs.drift_notes import drift_notes
 from monitor.jobs.runner import windows_for
 from monitor.reports import render_report, report_window
 from monitor.storage.engine import translate_errors
+from monitor.storage.reference_coverage import active_references
 from monitor.storage.results import StoredResult, read_latest
 
 router = APIRouter(
@@ -131,7 +133,10 @@ def get_drift(
         )
     with translate_errors(), svc.engine.connect() as conn:
         rows = read_latest(conn, record.id, metrics=METRICS)
-    return drift_body(record.name, window, version, rows)
+        references = active_references(conn, record.id)
+    return drift_body(record.name, window, version, rows) | {
+        "notes": drift_notes(record.name, references)
+    }
 
 
 @router.get(

@@ -1,0 +1,42 @@
+"""Why drift figures are missing, said in words: no reference set, no reference predictions.
+
+Without these, ``monitor jobs run`` printed ``drift ok 0`` for a model with no reference and
+``GET /drift`` answered ``"prediction": null``, both of which read as "no drift".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from monitor.storage.engine import translate_errors
+from monitor.storage.models import ModelRecord
+from monitor.storage.reference_coverage import ReferenceCoverage, active_references
+
+NO_REFERENCE = "no reference set"
+NO_REFERENCE_PREDICTIONS = "no reference predictions"
+
+
+def drift_notes(model: str, references: Sequence[ReferenceCoverage]) -> list[str]:
+    """Plain-language notes for ``model`` given its active references (empty: nothing missing)."""
+    if not references:
+        return [
+            f"{NO_REFERENCE} for model {model!r}: drift is not computed until one is "
+            f"(monitor reference FILE --model {model}, or POST /v1/models/{model}/reference)"
+        ]
+    lacking = [r for r in references if not r.has_predictions]
+    if not lacking:
+        return []
+    which = ", ".join(
+        repr(r.model_version) if r.model_version else "every version" for r in lacking
+    )
+    return [
+        f"{NO_REFERENCE_PREDICTIONS} for model {model!r} ({which}): the reference has no "
+        "'prediction' column, so prediction drift (ml_prediction_drift_score) is not computed"
+    ]
+
+
+def notes_for(engine: Engine, models: Sequence[ModelRecord]) -> list[str]:
+    with translate_errors(), engine.connect() as conn:
+        return [n for m in models for n in drift_notes(m.name, active_references(conn, m.id))]
