@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from monitor.config import Settings
+from monitor.errors import ValidationFailed
+from monitor.ingest.file_errors import in_file_terms
 from monitor.ingest.files import as_prediction_record, format_for_path, read_records
 from monitor.jobs.drift_window import ensure_profiles
 from monitor.runtime import database_url
@@ -51,7 +53,12 @@ def ingest_file(settings: Settings, path: Path, model: str, *, batch_size: int =
                     as_prediction_record({k: _clean(v) for k, v in row.items()}, model)
                     for row in chunk
                 ]
-                result = services.ingest.predictions(records)
+                try:
+                    result = services.ingest.predictions(records)
+                except ValidationFailed as exc:
+                    raise in_file_terms(
+                        exc, path.name, first_row=received, stored_before=received
+                    ) from exc
                 stored += result.stored
                 received += result.received
                 bar.advance(task, len(chunk))
@@ -73,7 +80,10 @@ def load_reference(settings: Settings, path: Path, model: str, version: str = ""
                     bar.advance(task, len(chunk))
                     yield chunk
 
-            result = services.references.upload(model, version, chunks())
+            try:
+                result = services.references.upload(model, version, chunks())
+            except ValidationFailed as exc:
+                raise in_file_terms(exc, path.name) from exc
         ensure_profiles(services, services.models.require(model))
         services.engine.dispose()
     print(

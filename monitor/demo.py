@@ -25,6 +25,7 @@ from monitor.catalogue import FEATURE_DRIFT_DETECTED
 from monitor.client import MonitorClient
 from monitor.config import Settings
 from monitor.jobs.scheduler import build_scheduler
+from monitor.ports import ensure_port_free
 from monitor.runtime import database_url
 from monitor.server import prepare
 from monitor.services import build_services
@@ -233,7 +234,8 @@ def run_demo(
 ) -> None:
     print("ml-monitor demo")
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
-    with database_url(settings, announce=True) as url:
+    ensure_port_free("127.0.0.1", port)
+    with database_url(settings) as url:
         services = build_services(settings, url)
         prepare(services)
         server, thread = _serve(create_app(services), port)

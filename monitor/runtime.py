@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,11 +11,12 @@ from monitor.embedded import embedded_database
 
 
 @contextmanager
-def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]:
+def database_url(settings: Settings, *, announce: bool = True) -> Iterator[str]:
     """Yield a PostgreSQL URL for the duration of the block.
 
     With no MONITOR_DATABASE_URL the embedded server is joined if running, else started here
-    and stopped again when the block ends.
+    and stopped again when the block ends; which one, and how, is said on stderr (stdout stays
+    the command's output, e.g. a token or a table).
     """
     if settings.database_url:
         yield settings.database_url
@@ -28,6 +30,9 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
                 if server.adopted
                 else "joined running"
             )
-            print(f"embedded PostgreSQL: {how} under {server.pgdata} ({server.describe()})")
+            print(
+                f"embedded PostgreSQL: {how} under {server.pgdata} ({server.describe()})",
+                file=sys.stderr,
+            )
         url = server.url
         yield url

@@ -14,6 +14,7 @@ from monitor.api.app import create_app
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.jobs.scheduler import build_scheduler
+from monitor.ports import ensure_port_free
 from monitor.runtime import database_url
 from monitor.schemas import ModelConfig
 from monitor.services import Services, build_services
@@ -57,7 +58,8 @@ def check_exposure(services: Services, host: str) -> None:
 def serve(
     settings: Settings, *, host: str, port: int, scheduler: bool = True, run_migrations: bool = True
 ) -> None:
-    with database_url(settings, announce=True) as url:
+    ensure_port_free(host, port)
+    with database_url(settings) as url:
         services = build_services(settings, url)
         prepare(services, run_migrations=run_migrations)
         check_exposure(services, host)
