@@ -76,14 +76,28 @@ def migrate_cmd() -> None:
 
 @app.command()
 def demo(
-    minutes: Annotated[float, typer.Option(help="how long to simulate traffic")] = 10.0,
+    minutes: Annotated[
+        float, typer.Option(help="minutes of live traffic after the backfill (0: none)")
+    ] = 10.0,
     port: Annotated[int, typer.Option()] = 8000,
-    keep_running: Annotated[bool, typer.Option(help="keep serving after the simulation")] = False,
+    keep_running: Annotated[
+        bool, typer.Option(help="keep serving (API, scheduler) after the live traffic ends")
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            help="empty the demo's own data dir (MONITOR_DATA_DIR/demo) first; --no-fresh keeps it"
+        ),
+    ] = True,
 ) -> None:
-    """Start the service and simulate models' traffic with injected drift, latency and errors."""
+    """Start the service and simulate models' traffic with injected drift, latency and errors.
+
+    The demo keeps its data in its own folder, MONITOR_DATA_DIR/demo, emptied at every start
+    (reset by hand: rm -rf that folder). With MONITOR_DATABASE_URL set it uses that database.
+    """
     from monitor.demo import run_demo
 
-    run_demo(Settings(), minutes=minutes, port=port, keep_running=keep_running)
+    run_demo(Settings(), minutes=minutes, port=port, keep_running=keep_running, fresh=fresh)
 
 
 @app.command()

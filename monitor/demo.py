@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,17 +22,22 @@ import numpy as np
 import uvicorn
 
 from monitor.api.app import create_app
-from monitor.catalogue import FEATURE_DRIFT_DETECTED
 from monitor.client import MonitorClient
 from monitor.config import Settings
+from monitor.demo_report import figures
+from monitor.embedded import running_url
+from monitor.errors import ConfigError
+from monitor.jobs.runner import run_jobs
 from monitor.jobs.scheduler import build_scheduler
 from monitor.ports import ensure_port_free
 from monitor.runtime import database_url
 from monitor.server import prepare
-from monitor.services import build_services
+from monitor.services import Services, build_services
 from monitor.shutdown import Terminated
 
+DEMO_MODELS = ("fraud", "eta")
 BACKFILL = timedelta(hours=2)
+HISTORY_STEP = timedelta(minutes=10)
 DRIFT_STARTS = timedelta(minutes=30)  # before now
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES"]
 CHANNELS = ["web", "app", "pos"]
@@ -117,7 +123,20 @@ class Simulator:
         return len(due)
 
 
-def _setup_models(http: httpx.Client, rng: np.random.Generator) -> None:
+def fraud_reference(rng: np.random.Generator) -> dict[str, Any]:
+    features = fraud_features(rng, False)
+    score, truth = fraud_prediction(features, rng)
+    return {**features, "prediction": score, "label": truth}
+
+
+def eta_reference(rng: np.random.Generator) -> dict[str, Any]:
+    features = eta_features(rng, False)
+    predicted = features["distance_km"] * 2.2 + features["stops"] * 3
+    actual = predicted + rng.normal(0, 2)
+    return {**features, "prediction": round(predicted, 2), "label": round(float(actual), 2)}
+
+
+def _setup_models(http: httpx.Client, rng: np.random.Generator, now: float) -> None:
     http.put(
         "/v1/models/fraud",
         json={
@@ -134,33 +153,24 @@ def _setup_models(http: httpx.Client, rng: np.random.Generator) -> None:
             "cost": {"currency": "USD", "gpu_hour_price": 0.9, "gpus": 1, "replicas": 2},
         },
     ).raise_for_status()
-    for model, make in (("fraud", fraud_features), ("eta", eta_features)):
-        rows = [make(rng, False) for _ in range(4000)]
-        body = _csv(rows)
+    # training data with the model's outputs and the truth: prediction and label drift too
+    for model, make in (("fraud", fraud_reference), ("eta", eta_reference)):
+        body = _csv([make(rng) for _ in range(4000)])
         r = http.post(
             f"/v1/models/{model}/reference", content=body, headers={"Content-Type": "text/csv"}
         )
         r.raise_for_status()
-        print(f"  reference for {model}: {r.json()['rows']} training rows")
+        print(f"  reference for {model}: {r.json()['rows']} training rows with predictions")
+    # the canary came up just before the backfilled traffic starts
+    loaded = datetime.fromtimestamp(now - BACKFILL.total_seconds() - 60, UTC).isoformat()
+    canary = {"model": "fraud", "model_version": "3.3.0-rc1", "variant": "canary"}
     http.post(
         "/v1/events",
-        json={
-            "model": "fraud",
-            "event": "model_loaded",
-            "model_version": "3.3.0-rc1",
-            "variant": "canary",
-            "load_seconds": 41.5,
-        },
+        json={**canary, "event": "model_loaded", "load_seconds": 41.5, "timestamp": loaded},
     ).raise_for_status()
     http.post(
-        "/v1/events",
-        json={
-            "model": "fraud",
-            "event": "deployed",
-            "model_version": "3.3.0-rc1",
-            "variant": "canary",
-        },
-    )
+        "/v1/events", json={**canary, "event": "deployed", "timestamp": loaded}
+    ).raise_for_status()
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
@@ -180,6 +190,15 @@ def _backfill(sim: Simulator, now: float) -> None:
         sim.one(when, drifted=when >= drift_from)
     sim.release_labels(now)
     sim.client.flush(120)
+
+
+def _history(services: Services, now: float) -> None:
+    """The jobs as the scheduler would have run them over the backfilled hours (every 10
+    minutes), so the status page's sparklines and the results history have a past."""
+    end = datetime.fromtimestamp(now, UTC)
+    steps = int(BACKFILL / HISTORY_STEP)
+    for i in range(steps, 0, -1):
+        run_jobs(services, None, None, now=end - i * HISTORY_STEP)
 
 
 def _show(http: httpx.Client, base: str) -> None:
@@ -202,19 +221,12 @@ def _show(http: httpx.Client, base: str) -> None:
             f"    {flag} {f['feature']:<12} {f['method']:<14} {f['score']:.3f} "
             f"(threshold {f['threshold']})"
         )
-    metrics = http.get("/metrics").text.splitlines()
-    drifted = [
-        line
-        for line in metrics
-        if line.startswith(FEATURE_DRIFT_DETECTED.name) and line.endswith(" 1.0")
-    ]
-    print("\n  from /metrics:")
-    for line in drifted[:8]:
-        print(f"    {line}")
-    print(
-        f"\n  Open {base}/metrics (Prometheus), {base}/docs (API), "
-        f"{base}/v1/models/fraud/drift?window=1h&version=3.2.0\n"
-    )
+    for note in body.get("notes", []):
+        print(f"    note: {note}")
+    print()
+    for line in figures(http.get("/metrics").text, DEMO_MODELS, "1h", base):
+        print(line)
+    print()
 
 
 def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -229,12 +241,37 @@ def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
+def demo_settings(settings: Settings, port: int, *, fresh: bool = True) -> Settings:
+    """The demo's own data dir (``<MONITOR_DATA_DIR>/demo``), emptied first when ``fresh``: a
+    second run does not stack on the first, and models made by hand elsewhere stay out of it."""
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    if settings.database_url:
+        print("  demo data: in the MONITOR_DATABASE_URL database (not wiped; models fraud, eta)")
+        return settings
+    data_dir = (settings.data_dir / "demo").expanduser().resolve()
+    if fresh and data_dir.exists():
+        if running_url(data_dir) is not None:
+            raise ConfigError(
+                f"a demo is already running on {data_dir}; stop it first, or join it with "
+                "--no-fresh"
+            )
+        shutil.rmtree(data_dir)
+    how = "emptied at every start; --no-fresh keeps it" if fresh else "kept (--no-fresh)"
+    print(f"  demo data: {data_dir} ({how}; rm -rf {data_dir} removes it)")
+    return settings.model_copy(update={"data_dir": data_dir})
+
+
 def run_demo(
-    settings: Settings, *, minutes: float = 10.0, port: int = 8000, keep_running: bool = False
+    settings: Settings,
+    *,
+    minutes: float = 10.0,
+    port: int = 8000,
+    keep_running: bool = False,
+    fresh: bool = True,
 ) -> None:
     print("ml-monitor demo")
-    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     ensure_port_free("127.0.0.1", port)
+    settings = demo_settings(settings, port, fresh=fresh)
     with database_url(settings) as url:
         services = build_services(settings, url)
         prepare(services)
@@ -242,17 +279,23 @@ def run_demo(
         scheduler = build_scheduler(services)
         scheduler.start()
         base = f"http://127.0.0.1:{port}"
-        print(f"  API on {base}")
+        print(f"  API on {base}, status page {base}/")
         try:
             with httpx.Client(base_url=base, timeout=120) as http:
                 rng = np.random.default_rng(11)
-                _setup_models(http, rng)
+                _setup_models(http, rng, time.time())
                 with MonitorClient(base, batch_size=500, flush_interval=0.5) as client:
                     sim = Simulator(client)
                     print("  backfilling two hours of traffic (drift in the last 30 minutes)…")
-                    _backfill(sim, time.time())
+                    now = time.time()
+                    _backfill(sim, now)
+                    _history(services, now)
                     _show(http, base)
-                    _live(sim, minutes, keep_running)
+                    _live(sim, minutes)
+            if keep_running:
+                print(f"  still serving on {base} (Ctrl-C to stop)…", flush=True)
+                while True:
+                    time.sleep(3600)
         except (KeyboardInterrupt, Terminated):
             print("\n  stopping")
         finally:
@@ -262,14 +305,12 @@ def run_demo(
             services.engine.dispose()
 
 
-def _live(sim: Simulator, minutes: float, keep_running: bool) -> None:
+def _live(sim: Simulator, minutes: float) -> None:
+    """``minutes`` of live traffic (drifted), 20 predictions a second per model."""
+    if minutes > 0:
+        print(f"  live traffic for {minutes:g} minutes (Ctrl-C to stop)…", flush=True)
     end = time.monotonic() + minutes * 60
-    print(
-        f"  live traffic for {minutes:g} minutes (Ctrl-C to stop)…"
-        if minutes
-        else "  live traffic until Ctrl-C…"
-    )
-    while keep_running or not minutes or time.monotonic() < end:
+    while time.monotonic() < end:
         now = time.time()
         for _ in range(20):
             sim.one(now, drifted=True)

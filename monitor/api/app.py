@@ -17,6 +17,7 @@ from monitor.api.routes import (
     integrations,
     jobs,
     models,
+    status,
     webhooks,
 )
 from monitor.api.routing import MonitorRoute
@@ -49,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
         alertmanager,
         webhooks,
         drift,
+        status,
     ):
         app.include_router(module.router)
     return app

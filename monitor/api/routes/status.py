@@ -1,0 +1,45 @@
+"""GET /: the status page (``monitor.status_page``), read through storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from monitor.api.deps import ServicesDep
+from monitor.jobs.runner import windows_for
+from monitor.reports import report_window
+from monitor.status_page import LATEST_METRICS, SPARK_METRICS, build_view, render
+from monitor.storage.engine import translate_errors
+from monitor.storage.history import read_history
+from monitor.storage.results import read_latest
+
+router = APIRouter(tags=["status"])
+DAY = timedelta(days=1)
+BUCKET = timedelta(minutes=20)  # 72 points a day per sparkline
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def status_page(
+    svc: ServicesDep, window: Annotated[str | None, Query(max_length=8)] = None
+) -> HTMLResponse:
+    window = window or (svc.settings.windows or ["1h"])[0]
+    report_window(window)  # 422 for a malformed window
+    now = datetime.now(UTC)
+    records = svc.models.list()
+    with translate_errors(), svc.engine.connect() as conn:
+        latest = read_latest(conn, metrics=LATEST_METRICS)
+        history = {
+            r.id: read_history(
+                conn, r.id, window=window, since=now - DAY, metrics=SPARK_METRICS, bucket=BUCKET
+            )
+            for r in records
+        }
+    views = [
+        build_view(r.name, windows_for(r, svc.settings), window, latest, history[r.id])
+        for r in records
+    ]
+    shown = sorted({w for r in records for w in windows_for(r, svc.settings)} | {window})
+    return HTMLResponse(render(views, window, shown, now))
