@@ -106,7 +106,21 @@ def ingest(
     model: Annotated[str, typer.Option("--model", help="model name")],
     batch_size: Annotated[int, typer.Option(help="rows per transaction")] = 10_000,
 ) -> None:
-    """Bulk-load CSV / JSON Lines / Parquet prediction logs (binary COPY, progress bar)."""
+    """Bulk-load CSV / JSON Lines / Parquet prediction logs (binary COPY, progress bar).
+
+    Format by extension: .csv (header row), .jsonl .ndjson .json, .parquet .pq
+    One row per prediction; empty, null or NaN is missing. Optional columns:
+      prediction_id  makes re-runs idempotent, joins labels
+      model_version  default ""
+      timestamp      ISO 8601 or epoch seconds; default: now
+      prediction     the model's output, number or string
+      latency_ms, status (not "ok" = error), variant
+      gpu_seconds, tokens_in, tokens_out
+    Every other column is a feature (numbers: numeric, text: categorical);
+    JSON Lines may nest them under "features". Bad rows: row, column, problem.
+    Example CSV header:
+      prediction_id,model_version,amount,country,prediction,latency_ms
+    """
     from monitor.bulk import ingest_file
 
     ingest_file(Settings(), file, model, batch_size=batch_size)
@@ -166,7 +180,15 @@ def reference(
     model: Annotated[str, typer.Option("--model")],
     version: Annotated[str, typer.Option("--version", help="model version ('' = all)")] = "",
 ) -> None:
-    """Set a model's reference data set (training data)."""
+    """Set a model's reference data set (training data).
+
+    Formats as for ingest: .csv (header row), .jsonl .ndjson .json, .parquet .pq
+    One row per training example. Optional columns:
+      prediction  the model's output on it: needed for prediction drift
+      label       the truth: label drift
+    Every other column is a feature (numbers: numeric, text: categorical).
+    Example CSV header: amount,country,prediction,label
+    """
     from monitor.bulk import load_reference
 
     load_reference(Settings(), file, model, version)
