@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor import catalogue as c
+
 QUANTILES = ("0.5", "0.95", "0.99")
+LATENCY = str(c.PREDICTION_LATENCY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ def parse_metrics(text: str, models: Iterable[str]) -> list[Series]:
         Series(s.name, s.labels, s.value)
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name.startswith("ml_") and s.labels.get("model") in wanted
+        if s.name.startswith(c.RESULT_PREFIX) and s.labels.get("model") in wanted
     ]
 
 
@@ -54,7 +57,7 @@ def _ms(seconds: float | None) -> str:
 def _groups(series: Sequence[Series], window: str) -> list[tuple[str, str, str]]:
     keys = {
         (s.labels["model"], s.labels["model_version"], s.labels.get("variant", ""))
-        for s in _pick(series, "ml_prediction_latency_seconds", window)
+        for s in _pick(series, LATENCY, window)
     }
     return sorted(keys)
 
@@ -68,13 +71,10 @@ def serving_lines(series: Sequence[Series], window: str) -> Iterator[str]:
     )
     for model, version, variant in _groups(series, window):
         key = {"model": model, "model_version": version, "variant": variant}
-        quantiles = [
-            _one(series, "ml_prediction_latency_seconds", window, quantile=q, **key)
-            for q in QUANTILES
-        ]
-        errors = _one(series, "ml_prediction_error_ratio", window, **key)
-        rate = _one(series, "ml_predictions_per_second", window, **key)
-        load = _one(series, "ml_model_load_seconds", window, **key)
+        quantiles = [_one(series, LATENCY, window, quantile=q, **key) for q in QUANTILES]
+        errors = _one(series, str(c.PREDICTION_ERROR_RATIO), window, **key)
+        rate = _one(series, str(c.PREDICTIONS_PER_SECOND), window, **key)
+        load = _one(series, str(c.MODEL_LOAD_SECONDS), window, **key)
         yield (
             f"    {model:<8}{version:<12}{variant:<12}"
             + "".join(f"{_ms(q):>10}" for q in quantiles)
@@ -85,7 +85,7 @@ def serving_lines(series: Sequence[Series], window: str) -> Iterator[str]:
 
 
 def cost_lines(series: Sequence[Series], window: str) -> Iterator[str]:
-    found = _pick(series, "ml_cost_per_million_predictions", window)
+    found = _pick(series, str(c.COST_PER_MILLION_PREDICTIONS), window)
     yield f"  cost per 1M predictions, last {window}"
     for s in sorted(found, key=lambda s: (s.labels["model"], s.labels["model_version"])):
         version = s.labels["model_version"] or "(all versions)"
@@ -96,7 +96,7 @@ def cost_lines(series: Sequence[Series], window: str) -> Iterator[str]:
 
 
 def prediction_drift_lines(series: Sequence[Series], window: str) -> Iterator[str]:
-    found = _pick(series, "ml_prediction_drift_score", window)
+    found = _pick(series, str(c.PREDICTION_DRIFT_SCORE), window)
     yield f"  prediction drift, last {window}"
     for s in sorted(found, key=lambda s: (s.labels["model"], s.labels["model_version"])):
         yield (
@@ -108,26 +108,30 @@ def prediction_drift_lines(series: Sequence[Series], window: str) -> Iterator[st
 
 
 WHERE = (
-    ("feature drift", "ml_feature_drift_score / _detected, ml_dataset_drift_share", "ML model"),
-    ("prediction drift", "ml_prediction_drift_score", "ML model"),
-    ("latency p50/p95/p99", "ml_prediction_latency_seconds{quantile}", "ML serving & versions"),
-    ("error ratio", "ml_prediction_error_ratio", "ML serving & versions"),
-    ("throughput", "ml_predictions_per_second", "ML serving & versions"),
-    ("model load time", "ml_model_load_seconds", "ML serving & versions"),
-    ("cost per 1M", "ml_cost_per_million_predictions{currency}", "ML cost"),
+    (
+        "feature drift",
+        f"{c.FEATURE_DRIFT_SCORE} / _detected, {c.DATASET_DRIFT_SHARE}",
+        "ML model: drift, quality, performance",
+    ),
+    ("prediction drift", str(c.PREDICTION_DRIFT_SCORE), "ML model: drift, quality, performance"),
+    ("latency p50/p95/p99", f"{c.PREDICTION_LATENCY_SECONDS}{{quantile}}", "ML serving & versions"),
+    ("error ratio", str(c.PREDICTION_ERROR_RATIO), "ML serving & versions"),
+    ("throughput", str(c.PREDICTIONS_PER_SECOND), "ML serving & versions"),
+    ("model load time", str(c.MODEL_LOAD_SECONDS), "ML serving & versions"),
+    ("cost per 1M", f"{c.COST_PER_MILLION_PREDICTIONS}{{currency}}", "ML cost"),
 )
 
 
 def where_lines(base: str, model: str) -> Iterator[str]:
     yield "  where each figure lives (metric at /metrics; Grafana dashboard in dashboards/)"
     for what, metric, dashboard in WHERE:
-        yield f"    {what:<20}{metric:<60}{dashboard}"
-    yield f"    status page         {base}/"
-    yield f"    all, Prometheus     {base}/metrics"
-    yield f"    one model, JSON     {base}/v1/models/{model}"
-    yield f"    drift, JSON         {base}/v1/models/{model}/drift?window=1h"
-    yield f"    drift, HTML report  {base}/v1/models/{model}/report?window=1h"
-    yield f"    API docs            {base}/docs"
+        yield f"    {what:<21}{metric:<58}{dashboard}"
+    yield f"    {'status page':<21}{base}/"
+    yield f"    {'all, Prometheus':<21}{base}/metrics"
+    yield f"    {'one model, JSON':<21}{base}/v1/models/{model}"
+    yield f"    {'drift, JSON':<21}{base}/v1/models/{model}/drift?window=1h"
+    yield f"    {'drift, HTML report':<21}{base}/v1/models/{model}/report?window=1h"
+    yield f"    {'API docs':<21}{base}/docs"
 
 
 def figures(text: str, models: Sequence[str], window: str, base: str) -> list[str]:

@@ -14,20 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 
+from monitor import catalogue as c
 from monitor.storage.history import Point
 from monitor.storage.results import StoredResult
 
-LATEST_METRICS = (
-    "dataset_drift_share",
-    "prediction_drift_score",
-    "prediction_latency_seconds",
-    "prediction_error_ratio",
-    "predictions_per_second",
-    "model_load_seconds",
-    "cost_per_million_predictions",
-)
+DRIFT_SHARE = c.DATASET_DRIFT_SHARE.result
+PREDICTION_DRIFT = c.PREDICTION_DRIFT_SCORE.result
+LATENCY = c.PREDICTION_LATENCY_SECONDS.result
+ERRORS = c.PREDICTION_ERROR_RATIO.result
+THROUGHPUT = c.PREDICTIONS_PER_SECOND.result
+LOAD = c.MODEL_LOAD_SECONDS.result
+COST = c.COST_PER_MILLION_PREDICTIONS.result
+LATEST_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, LATENCY, ERRORS, THROUGHPUT, LOAD, COST)
 SPARK_METRICS = LATEST_METRICS
-QUANTILES = ("0.5", "0.95", "0.99")
 SeriesKey = tuple[str, str, frozenset[tuple[str, str]]]  # version, metric, extra labels
 
 
@@ -66,25 +65,25 @@ def _ms(v: float) -> str:
 
 
 FORMATS: dict[str, Callable[[float], str]] = {
-    "dataset_drift_share": lambda v: f"{v:.2f}",
-    "prediction_drift_score": lambda v: f"{v:.3f}",
-    "prediction_latency_seconds": _ms,
-    "prediction_error_ratio": _ratio,
-    "predictions_per_second": lambda v: f"{v:.2f}/s",
-    "model_load_seconds": lambda v: f"{v:.1f} s",
-    "cost_per_million_predictions": lambda v: f"{v:,.2f}",
+    DRIFT_SHARE: lambda v: f"{v:.2f}",
+    PREDICTION_DRIFT: lambda v: f"{v:.3f}",
+    LATENCY: _ms,
+    ERRORS: _ratio,
+    THROUGHPUT: lambda v: f"{v:.2f}/s",
+    LOAD: lambda v: f"{v:.1f} s",
+    COST: lambda v: f"{v:,.2f}",
 }
 COLUMNS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("drift share", "dataset_drift_share", {}),
-    ("prediction drift", "prediction_drift_score", {}),
-    ("p50", "prediction_latency_seconds", {"quantile": "0.5"}),
-    ("p95", "prediction_latency_seconds", {"quantile": "0.95"}),
-    ("p99", "prediction_latency_seconds", {"quantile": "0.99"}),
-    ("errors", "prediction_error_ratio", {}),
-    ("throughput", "predictions_per_second", {}),
-    ("load time", "model_load_seconds", {}),
+    ("drift share", DRIFT_SHARE, {}),
+    ("prediction drift", PREDICTION_DRIFT, {}),
+    ("p50", LATENCY, {"quantile": "0.5"}),
+    ("p95", LATENCY, {"quantile": "0.95"}),
+    ("p99", LATENCY, {"quantile": "0.99"}),
+    ("errors", ERRORS, {}),
+    ("throughput", THROUGHPUT, {}),
+    ("load time", LOAD, {}),
 )
-VERSION_LEVEL = frozenset({"dataset_drift_share", "prediction_drift_score"})  # no variant label
+VERSION_LEVEL = frozenset({DRIFT_SHARE, PREDICTION_DRIFT})  # no variant label
 
 
 class _Index:
@@ -134,14 +133,14 @@ class _Index:
         served = {
             (v, dict(labels).get("variant", ""))
             for v, m, labels in self.latest
-            if m in ("prediction_latency_seconds", "prediction_error_ratio") and v
+            if m in (LATENCY, ERRORS) and v
         }
-        drifted = {v for v, m, _ in self.latest if m == "dataset_drift_share"}
+        drifted = {v for v, m, _ in self.latest if m == DRIFT_SHARE}
         alone = {(v, "") for v in drifted if not any(g[0] == v for g in served)}
         return sorted(served | alone)
 
     def costs(self) -> list[Figure]:
-        keys = sorted(k for k in self.latest if k[1] == "cost_per_million_predictions")
+        keys = sorted(k for k in self.latest if k[1] == COST)
         return [f for v, m, lbl in keys if (f := self.figure(v, m, **dict(lbl))) is not None]
 
 
@@ -212,7 +211,7 @@ def _figure(fig: Figure | None, suffix: str = "", badge: str = "") -> str:
         return '<span class="none">-</span>'
     labels = escape(json.dumps(dict(fig.labels), sort_keys=True), quote=True)
     return (
-        f'<span class="fig" data-metric="ml_{fig.metric}" data-labels="{labels}">'
+        f'<span class="fig" data-metric="{c.RESULT_PREFIX}{fig.metric}" data-labels="{labels}">'
         f"{escape(fig.text)}{escape(suffix)}</span>{badge}{sparkline(fig.spark)}"
     )
 
@@ -228,8 +227,8 @@ def _row(row: Row) -> str:
     for column, metric, _ in COLUMNS:
         fig = row.figures[column]
         method = fig.labels.get("method", "") if fig else ""
-        suffix = f" {method}" if metric == "prediction_drift_score" else ""
-        badge = _verdict(row) if metric == "dataset_drift_share" else ""
+        suffix = f" {method}" if metric == PREDICTION_DRIFT else ""
+        badge = _verdict(row) if metric == DRIFT_SHARE else ""
         cells.append(f"<td>{_figure(fig, suffix, badge)}</td>")
     head = (
         f'<td class="k">{escape(row.version)}</td><td class="k">{escape(row.variant or "-")}</td>'

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
+from monitor.catalogue import PREDICTION_DRIFT_SCORE
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.reference_coverage import ReferenceCoverage, active_references
@@ -33,7 +34,7 @@ def drift_notes(model: str, references: Sequence[ReferenceCoverage]) -> list[str
     )
     return [
         f"{NO_REFERENCE_PREDICTIONS} for model {model!r} ({which}): the reference has no "
-        "'prediction' column, so prediction drift (ml_prediction_drift_score) is not computed"
+        f"'prediction' column, so prediction drift ({PREDICTION_DRIFT_SCORE}) is not computed"
     ]
 
 
