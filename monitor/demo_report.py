@@ -125,7 +125,7 @@ WHERE = (
 def where_lines(base: str, model: str) -> Iterator[str]:
     yield "  where each figure lives (metric at /metrics; Grafana dashboard in dashboards/)"
     for what, metric, dashboard in WHERE:
-        yield f"    {what:<21}{metric:<58}{dashboard}"
+        yield f"    {what:<21}{metric:<62}{dashboard}"
     yield f"    {'status page':<21}{base}/"
     yield f"    {'all, Prometheus':<21}{base}/metrics"
     yield f"    {'one model, JSON':<21}{base}/v1/models/{model}"
