@@ -349,7 +349,7 @@ def _serving_cases() -> tuple[Case, ...]:
 
 def _gpu_cases() -> tuple[Case, ...]:
     used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
-    util, xid = "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_XID_ERRORS"
+    util = "DCGM_FI_DEV_GPU_UTIL"
     kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
     return (
         Case(
@@ -372,12 +372,6 @@ def _gpu_cases() -> tuple[Case, ...]:
             (("15m", ()), ("40m", (Expect(_gpu(GPU_A), 99),))),
         ),
         Case(
-            "XID error opens a ticket as soon as one is reported",
-            "GPUXidError",
-            {series(xid, GPU_B): "0x10 79x10", series(xid, GPU_A): "0x20"},
-            (("5m", ()), ("15m", (Expect(_gpu(GPU_B), 79),))),
-        ),
-        Case(
             "KV cache warns when full and requests wait, not when full and idle",
             "VLLMKVCacheSaturated",
             {
@@ -387,6 +381,95 @@ def _gpu_cases() -> tuple[Case, ...]:
                 series(waiting, VLLM_1): "0x30",
             },
             (("5m", ()), ("20m", (Expect(VLLM_0, 0.98),))),
+        ),
+    )
+
+
+# dcgm-exporter's labels (its metrics template): DCGM_FI_DEV_XID_ERRORS carries the code as
+# err_code/err_msg attributes, DCGM_EXP_XID_ERRORS_COUNT as xid; MIG adds GPU_I_PROFILE/GPU_I_ID,
+# the Kubernetes pod mapping pod/namespace/container.
+XID_GPU = {
+    "gpu": "0",
+    "UUID": "GPU-0b",
+    "pci_bus_id": "00000000:3B:00.0",
+    "device": "nvidia0",
+    "modelName": "NVIDIA L4",
+    "hostname": "node-b",
+    "DCGM_FI_DRIVER_VERSION": "550.54.15",
+}
+XID_MIG = {
+    **XID_GPU,
+    "UUID": "GPU-0a",
+    "modelName": "NVIDIA A100-SXM4-80GB",
+    "hostname": "node-a",
+    "GPU_I_PROFILE": "3g.40gb",
+    "namespace": "serving",
+    "container": "triton",
+}
+XID_MESSAGES = {0: "No Error", 48: "Double Bit ECC Error", 79: "GPU has fallen off the bus"}
+
+
+def xid(labels: Mapping[str, str], code: int) -> dict[str, str]:
+    return {**labels, "err_code": str(code), "err_msg": XID_MESSAGES[code]}
+
+
+def _xid_cases() -> tuple[Case, ...]:
+    gauge, count = "DCGM_FI_DEV_XID_ERRORS", "DCGM_EXP_XID_ERRORS_COUNT"
+    mig1 = {**XID_MIG, "GPU_I_ID": "1", "pod": "triton-0"}
+    mig2 = {**XID_MIG, "GPU_I_ID": "2", "pod": "triton-1"}
+    counted = {**XID_GPU, "xid": "79", "window_size_in_ms": "300000"}
+    return (
+        Case(
+            "a new XID opens a ticket at once (its err_code and err_msg kept)",
+            "GPUXidError",
+            {
+                series(gauge, xid(XID_GPU, 0)): "0x10 stale",
+                series(gauge, xid(XID_GPU, 79)): "_x10 79x20",
+            },
+            (("5m", ()), ("12m", (Expect(_gpu(xid(XID_GPU, 79)), 79),))),
+        ),
+        Case(
+            "the XID the gauge keeps holding resolves after 30m instead of firing until a restart",
+            "GPUXidError",
+            {
+                series(gauge, xid(XID_GPU, 0)): "0x10 stale",
+                series(gauge, xid(XID_GPU, 79)): "_x10 79x60",
+            },
+            (("35m", (Expect(_gpu(xid(XID_GPU, 79)), 79),)), ("45m", ())),
+        ),
+        Case(
+            "a second, different XID on the same GPU fires again",
+            "GPUXidError",
+            {
+                series(gauge, xid(XID_GPU, 79)): "79x50 stale",
+                series(gauge, xid(XID_GPU, 48)): "_x50 48x10",
+            },
+            (("45m", ()), ("55m", (Expect(_gpu(xid(XID_GPU, 48)), 48),))),
+        ),
+        Case(
+            "an exporter restart, which resets the gauge to 0, does not fire",
+            "GPUXidError",
+            {
+                series(gauge, xid(XID_GPU, 79)): "79x40 stale",
+                series(gauge, xid(XID_GPU, 0)): "_x40 0x20",
+            },
+            (("50m", ()),),
+        ),
+        Case(
+            "under MIG only the GPU instance that reported fires, with its pod and namespace",
+            "GPUXidError",
+            {
+                series(gauge, xid(mig1, 0)): "0x30",
+                series(gauge, xid(mig2, 0)): "0x10 stale",
+                series(gauge, xid(mig2, 79)): "_x10 79x20",
+            },
+            (("5m", ()), ("15m", (Expect(_gpu(xid(mig2, 79)), 79),))),
+        ),
+        Case(
+            "a repeat of the same XID is seen through DCGM_EXP_XID_ERRORS_COUNT where enabled",
+            "GPUXidError",
+            {series(gauge, xid(XID_GPU, 79)): "79x60", series(count, counted): "0x20 2x5 0x20"},
+            (("10m", ()), ("22m", (Expect(_gpu({**counted, "err_code": "79"}), 2),)), ("40m", ())),
         ),
     )
 
@@ -452,7 +535,7 @@ CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
     "model": (*_drift_cases(), *_performance_cases()),
     "slo": _burn_cases(),
     "serving": _serving_cases(),
-    "gpu": _gpu_cases(),
+    "gpu": (*_gpu_cases(), *_xid_cases()),
     "service": _service_cases(),
 }
 

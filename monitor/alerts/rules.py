@@ -74,6 +74,8 @@ class RuleSettings:
     gpu_memory_used: float = 0.95
     gpu_utilization_percent: float = 95.0
     kv_cache_usage: float = 0.95
+    xid_window: str = "30m"
+    """How long GPUXidError fires after a new XID."""
     job_failures_per_hour: int = 2
     job_stale_seconds: int = 1800
     service_job: str = "ml-monitor"
@@ -350,6 +352,23 @@ def serving_group(settings: RuleSettings) -> Group:
     )
 
 
+def _new_xid(window: str) -> str:
+    """A GPU (or MIG instance) whose XID changed to a non-zero code within ``window``, or, where
+    dcgm-exporter has ``DCGM_EXP_XID_ERRORS_COUNT`` enabled, that counted one in its window.
+
+    ``DCGM_FI_DEV_XID_ERRORS`` holds the last XID until the exporter restarts
+    (NVIDIA/dcgm-exporter#500), and its ``err_code``/``err_msg`` labels change with it, so a new
+    XID is a new series: the change is looked for with those labels aggregated away. A repeat of
+    the same code leaves that gauge unchanged; only the count sees it (its ``xid`` label is
+    copied to ``err_code``). The count is used only where the gauge has nothing new.
+    """
+    xid = "DCGM_FI_DEV_XID_ERRORS"
+    code = f"max without (err_code, err_msg) ({xid})"
+    changed = f"{xid} > 0\nand ignoring (err_code, err_msg)\nchanges({code}[{window}:1m]) > 0"
+    counted = 'label_replace(DCGM_EXP_XID_ERRORS_COUNT > 0, "err_code", "$1", "xid", "(.+)")'
+    return f"(\n{changed}\n)\nor on (UUID, GPU_I_ID)\n{counted}"
+
+
 def gpu_group(settings: RuleSettings) -> Group:
     used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
     where = "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on {{ $labels.host }}"
@@ -381,13 +400,14 @@ def gpu_group(settings: RuleSettings) -> Group:
             ),
             Alert(
                 name="GPUXidError",
-                expr=promql.with_host("DCGM_FI_DEV_XID_ERRORS") + " > 0",
+                expr=promql.with_host(_new_xid(settings.xid_window)),
                 for_="0m",
                 severity="ticket",
-                summary=f'{where} reported XID error {{{{ printf "%.0f" $value }}}}',
-                description=f'{where} reported XID {{{{ printf "%.0f" $value }}}}. Look it up '
-                "in NVIDIA's XID catalogue; 48, 63, 64, 74, 79, 94 and 95 call for draining the "
-                "node.",
+                summary=f"{where} reported XID {{{{ $labels.err_code }}}}",
+                description=f"{where} reported XID {{{{ $labels.err_code }}}} in the last "
+                f"{settings.xid_window} (the err_msg label names it where dcgm-exporter knows "
+                "it). Look it up in NVIDIA's XID catalogue; 48, 63, 64, 74, 79, 94 and 95 call "
+                "for draining the node.",
             ),
             Alert(
                 name="VLLMKVCacheSaturated",
