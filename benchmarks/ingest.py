@@ -30,8 +30,9 @@ from benchmarks.common import CATEGORICAL, NUMERIC, RssSampler, feature_arrays, 
 from monitor.client import MonitorClient
 from monitor.storage.arrays import encode_float8_rows, encode_text_row
 from monitor.storage.engine import make_engine
-from monitor.storage.ingest import PREDICTION_COLUMNS, PREDICTION_TYPES, copy_predictions
+from monitor.storage.ingest import copy_predictions
 from monitor.storage.partitions import Partitions
+from monitor.storage.rows import PREDICTION_COLUMNS, PREDICTION_TYPES, PredictionRow
 from tests.support.appserver import free_port
 
 BATCH = 1_000
@@ -75,22 +76,22 @@ def raw_copy(
         nums: Any = encode_float8_rows(num) if pre_encoded else num.tolist()
         cats: Any = [encode_text_row(c) if pre_encoded else c for c in cat.tolist()]
         rows = [
-            (
-                model_id,
-                "1",
-                f"{name}-{i}",
-                start + timedelta(milliseconds=i),
-                nums[i],
-                cats[i],
-                0.5,
-                None,
-                12.0,
-                "ok",
-                "production",
-                None,
-                None,
-                None,
-                None,
+            PredictionRow(
+                model_id=model_id,
+                model_version="1",
+                prediction_id=f"{name}-{i}",
+                ts=start + timedelta(milliseconds=i),
+                num=nums[i],
+                cat=cats[i],
+                prediction=0.5,
+                prediction_text=None,
+                latency_ms=12.0,
+                status="ok",
+                variant="production",
+                gpu_seconds=None,
+                tokens_in=None,
+                tokens_out=None,
+                extra=None,
             )
             for i in range(len(num))
         ]

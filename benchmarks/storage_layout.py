@@ -22,6 +22,7 @@ from monitor.storage.arrays import encode_float8_rows, encode_text_row
 from monitor.storage.engine import make_engine
 from monitor.storage.ingest import copy_predictions
 from monitor.storage.partitions import Partitions
+from monitor.storage.rows import PredictionRow
 
 CHUNK = 50_000
 HIST = (
@@ -43,22 +44,22 @@ def load_typed(
         for s in range(0, len(num), CHUNK):
             enc = encode_float8_rows(num[s : s + CHUNK])
             rows = [
-                (
-                    1,
-                    "1",
-                    None,
-                    start + timedelta(milliseconds=s + i),
-                    enc[i],
-                    encode_text_row(c),
-                    0.5,
-                    None,
-                    10.0,
-                    "ok",
-                    "production",
-                    None,
-                    None,
-                    None,
-                    None,
+                PredictionRow(
+                    model_id=1,
+                    model_version="1",
+                    prediction_id=None,
+                    ts=start + timedelta(milliseconds=s + i),
+                    num=enc[i],
+                    cat=encode_text_row(c),
+                    prediction=0.5,
+                    prediction_text=None,
+                    latency_ms=10.0,
+                    status="ok",
+                    variant="production",
+                    gpu_seconds=None,
+                    tokens_in=None,
+                    tokens_out=None,
+                    extra=None,
                 )
                 for i, c in enumerate(cat[s : s + CHUNK].tolist())
             ]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
 from monitor import catalogue
+from monitor.storage.rows import PredictionRow
 
 
 class IngestMetrics:
@@ -26,16 +26,19 @@ class IngestMetrics:
         self.dropped_total = _counter(catalogue.INGEST_DROPPED_TOTAL, registry)
 
     def stored_predictions(
-        self, model: str, rows: Sequence[Sequence[Any]], slo_latency_ms: float
+        self, model: str, rows: Sequence[PredictionRow], slo_latency_ms: float
     ) -> None:
-        # rows are in storage.ingest.PREDICTION_COLUMNS order: version 1, latency 8, status 9
-        counts = Counter((row[1], row[9]) for row in rows)
+        counts = Counter((row.model_version, row.status) for row in rows)
         for (version, status), n in counts.items():
             self.predictions_total.labels(model, version, status).inc(n)
-        for version in {row[1] for row in rows}:
+        for version in {row.model_version for row in rows}:
             # touch every series so rate() over it exists from the first batch on
             self.slow_total.labels(model, version)
-        slow = Counter(r[1] for r in rows if r[8] is not None and r[8] > slo_latency_ms)
+        slow = Counter(
+            r.model_version
+            for r in rows
+            if r.latency_ms is not None and r.latency_ms > slo_latency_ms
+        )
         for version, n in slow.items():
             self.slow_total.labels(model, version).inc(n)
 

@@ -14,7 +14,7 @@ import orjson
 from monitor.consume.source import Message
 from monitor.errors import MalformedBody
 from monitor.ingest.decode import decode_ndjson
-from monitor.ingest.predictions import MAX_ID_LENGTH
+from monitor.ingest.fields import MAX_ID_LENGTH
 
 
 def derived_id(*parts: object) -> str:

@@ -17,7 +17,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from monitor.errors import MalformedBody, UnsupportedMediaType
-from monitor.ingest.predictions import KNOWN_FIELDS
+from monitor.ingest.fields import KNOWN_FIELDS
 
 Format = Literal["csv", "ndjson", "parquet"]
 REFERENCE_FIELDS = frozenset({"prediction", "label", "model", "model_version"})

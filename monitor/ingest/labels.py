@@ -1,32 +1,29 @@
-"""Check delayed ground-truth records: ``{"prediction_id", "model", "label", "timestamp"?}``."""
+"""Check delayed ground-truth records: ``{"prediction_id", "model", "label", "timestamp"?}``.
+
+The label takes the rule of a prediction's output, the id that of a prediction's id (here
+required): the same field rules as prediction logs (``ingest.rules``).
+"""
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from monitor.errors import Problem
+from monitor.ingest.fields import MAX_ID_LENGTH
 from monitor.ingest.names import model_name_problem
-from monitor.ingest.predictions import MAX_ID_LENGTH, Limits, parse_timestamp
+from monitor.ingest.predictions import Limits
+from monitor.ingest.rules import Bounds, Identifier, Invalid, Output, parse_timestamp
+from monitor.storage.rows import LabelRow
 
-# (prediction_id, label, label_text, ts)
-LabelRow = tuple[str, float | None, str | None, datetime]
-
-
-def _label_value(value: object, limits: Limits) -> tuple[float | None, str | None] | str:
-    if isinstance(value, bool):
-        return (1.0 if value else 0.0), None
-    if isinstance(value, int | float):
-        return (float(value), None) if math.isfinite(value) else "must be finite"
-    if isinstance(value, str):
-        return (None, value) if len(value) <= limits.max_string_length else "string too long"
-    return "must be a number, string or boolean"
+_ID = Identifier(MAX_ID_LENGTH)
+_LABEL = Output()
 
 
 def _one(
-    index: int, rec: Any, limits: Limits, now: datetime, problems: list[Problem]
+    index: int, rec: Any, bounds: Bounds, problems: list[Problem]
 ) -> tuple[str, LabelRow] | None:
     if not isinstance(rec, dict):
         problems.append(Problem("label must be a JSON object", index=index))
@@ -36,43 +33,45 @@ def _one(
     bad = "is required" if model is None else model_name_problem(model)
     if bad:
         problems.append(Problem(bad, index=index, field="model"))
-    pid = rec.get("prediction_id")
-    if isinstance(pid, int) and not isinstance(pid, bool):
-        pid = str(pid)
-    if not isinstance(pid, str) or not pid or len(pid) > MAX_ID_LENGTH:
+    pid: str | None = None
+    with contextlib.suppress(Invalid):  # named below, with the rule's "required" message
+        (pid,) = _ID.value(rec.get("prediction_id"), bounds)
+    if pid is None:
         problems.append(
             Problem(
-                "is required: a string of at most 256 characters",
+                f"is required: a string of at most {MAX_ID_LENGTH} characters",
                 index=index,
                 field="prediction_id",
             )
         )
-    if "label" not in rec or rec["label"] is None:
+    value: tuple[float | None, str | None] = (None, None)
+    if rec.get("label") is None:
         problems.append(Problem("is required", index=index, field="label"))
-        value: tuple[float | None, str | None] | str = (None, None)
     else:
-        value = _label_value(rec["label"], limits)
-        if isinstance(value, str):
-            problems.append(Problem(value, index=index, field="label"))
+        try:
+            value = _LABEL.value(rec["label"], bounds)
+        except Invalid as exc:
+            problems.append(Problem(exc.problem, index=index, field="label"))
     try:
-        ts = parse_timestamp(rec.get("timestamp"), now)
+        ts = parse_timestamp(rec.get("timestamp"), bounds.now)
     except (ValueError, TypeError, OverflowError, OSError):
         problems.append(
             Problem("must be an ISO 8601 string or epoch seconds", index=index, field="timestamp")
         )
-        ts = now
-    if len(problems) > start or isinstance(value, str):
+        ts = bounds.now
+    if len(problems) > start or pid is None:
         return None
-    return str(model), (str(pid), value[0], value[1], ts)
+    return str(model), LabelRow(pid, value[0], value[1], ts)
 
 
 def check(
     records: Sequence[Any], limits: Limits, now: datetime
 ) -> tuple[dict[str, list[LabelRow]], list[Problem]]:
+    bounds = limits.bounds(now)
     problems: list[Problem] = []
     by_model: dict[str, dict[str, LabelRow]] = {}
     for index, rec in enumerate(records):
-        item = _one(index, rec, limits, now, problems)
+        item = _one(index, rec, bounds, problems)
         if item is not None:
-            by_model.setdefault(item[0], {})[item[1][0]] = item[1]  # the last label per id wins
+            by_model.setdefault(item[0], {})[item[1].prediction_id] = item[1]  # last one wins
     return {m: list(rows.values()) for m, rows in by_model.items()}, problems

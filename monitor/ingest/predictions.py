@@ -9,36 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from monitor.errors import Problem
 from monitor.ingest.columns import encode_lists, encode_regular
-from monitor.ingest.fields import FieldChecker
-from monitor.ingest.names import feature_name_problem, label_value_problem, model_name_problem
+from monitor.ingest.fields import FieldChecker, record_values, unknown_fields
+from monitor.ingest.names import feature_name_problem, model_name_problem
+from monitor.ingest.rules import Bounds
 from monitor.ingest.schema import FeatureSchema
-
-KNOWN_FIELDS = frozenset(
-    {
-        "prediction_id",
-        "model",
-        "model_version",
-        "timestamp",
-        "features",
-        "prediction",
-        "latency_ms",
-        "status",
-        "variant",
-        "gpu_seconds",
-        "tokens_in",
-        "tokens_out",
-    }
-)
-MAX_ID_LENGTH = 256
-
-# (model_id, model_version, prediction_id, ts, num, cat, prediction, prediction_text,
-#  latency_ms, status, variant, gpu_seconds, tokens_in, tokens_out, extra)
-Row = tuple[Any, ...]
+from monitor.storage.rows import PredictionRow
 
 
 @dataclass(frozen=True)
@@ -50,6 +30,16 @@ class Limits:
     max_models: int = 1_000
     max_versions_per_model: int = 100
     max_variants_per_model: int = 20
+
+    def bounds(self, now: datetime) -> Bounds:
+        """What the field rules compare against for a batch received at ``now``."""
+        return Bounds(
+            now=now,
+            oldest=now - timedelta(days=self.retention_days),
+            newest=now + timedelta(seconds=self.max_future_seconds),
+            retention_days=self.retention_days,
+            max_length=self.max_string_length,
+        )
 
 
 @dataclass
@@ -107,17 +97,6 @@ def group_by_model(
     return batches, problems
 
 
-def parse_timestamp(value: object, now: datetime) -> datetime:
-    if value is None:
-        return now
-    if isinstance(value, str):
-        ts = datetime.fromisoformat(value)
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return datetime.fromtimestamp(value, UTC)
-    raise ValueError("must be an ISO 8601 string or epoch seconds")
-
-
 class RecordChecker:
     """Second pass, per model: typed arrays, optional fields, limits."""
 
@@ -133,10 +112,8 @@ class RecordChecker:
         self.num_index = schema.num_index
         self.cat_index = schema.cat_index
         self.limits = limits
-        self.now = now
-        self.oldest = now - timedelta(days=limits.retention_days)
-        self.newest = now + timedelta(seconds=limits.max_future_seconds)
         self.reject_unknown = reject_unknown
+        self.bounds = limits.bounds(now)
 
     def row(
         self,
@@ -144,14 +121,10 @@ class RecordChecker:
         rec: Mapping[str, Any],
         problems: list[Problem],
         cells: tuple[Any, Any] | None = None,
-    ) -> Row | None:
+    ) -> PredictionRow | None:
         """One typed row; ``cells`` are the record's (num, cat) when the fast path made them."""
         start = len(problems)
-        extra: dict[str, Any] = (
-            {k: v for k, v in rec.items() if k not in KNOWN_FIELDS}
-            if rec.keys() - KNOWN_FIELDS
-            else {}
-        )
+        extra = unknown_fields(rec)
         if cells is None:
             num: list[float | None] = [None] * len(self.num_index)
             cat: list[str | None] = [None] * len(self.cat_index)
@@ -159,28 +132,13 @@ class RecordChecker:
             if unknown:
                 extra["unknown_features"] = unknown
             cells = (num or None, cat or None)
-        ts = self._timestamp(index, rec.get("timestamp"), problems)
-        prediction, prediction_text = self._prediction(
-            index, rec.get("prediction"), extra, problems
+        values, bad = record_values(index, rec, self.bounds, extra)
+        problems.extend(bad)
+        if len(problems) > start:
+            return None
+        return PredictionRow(
+            model_id=self.model_id, num=cells[0], cat=cells[1], extra=extra or None, **values
         )
-        row = (
-            self.model_id,
-            self._label(index, rec, "model_version", "", problems),
-            self._prediction_id(index, rec.get("prediction_id"), problems),
-            ts,
-            cells[0],
-            cells[1],
-            prediction,
-            prediction_text,
-            self._number(index, rec, "latency_ms", problems),
-            self._label(index, rec, "status", "ok", problems),
-            self._label(index, rec, "variant", "production", problems),
-            self._number(index, rec, "gpu_seconds", problems),
-            self._count(index, rec, "tokens_in", problems),
-            self._count(index, rec, "tokens_out", problems),
-            extra or None,
-        )
-        return row if len(problems) == start else None
 
     def features(
         self,
@@ -282,108 +240,6 @@ class RecordChecker:
             return str(value)
         return None
 
-    def _timestamp(self, index: int, value: object, problems: list[Problem]) -> datetime:
-        try:
-            ts = parse_timestamp(value, self.now)
-        except (ValueError, TypeError, OverflowError, OSError) as exc:
-            problems.append(
-                Problem(
-                    str(exc) if isinstance(exc, ValueError) else "invalid timestamp",
-                    index=index,
-                    field="timestamp",
-                )
-            )
-            return self.now
-        if ts < self.oldest:
-            problems.append(
-                Problem(
-                    f"is older than the retention period ({self.limits.retention_days} days)",
-                    index=index,
-                    field="timestamp",
-                )
-            )
-        elif ts > self.newest:
-            problems.append(Problem("is in the future", index=index, field="timestamp"))
-        return ts
-
-    def _prediction(
-        self, index: int, value: object, extra: dict[str, Any], problems: list[Problem]
-    ) -> tuple[float | None, str | None]:
-        if value is None:
-            return None, None
-        if isinstance(value, bool):
-            return (1.0 if value else 0.0), None
-        if isinstance(value, int | float):
-            if not math.isfinite(value):
-                problems.append(Problem("must be finite", index=index, field="prediction"))
-                return None, None
-            return float(value), None
-        if isinstance(value, str):
-            if len(value) > self.limits.max_string_length:
-                problems.append(Problem("string too long", index=index, field="prediction"))
-            return None, value
-        extra["prediction"] = value  # structured output (scores per class, LLM payload): kept raw
-        return None, None
-
-    def _number(
-        self, index: int, rec: Mapping[str, Any], key: str, problems: list[Problem]
-    ) -> float | None:
-        value = rec.get(key)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            problems.append(Problem("must be a finite number >= 0", index=index, field=key))
-            return None
-        return float(value)
-
-    def _count(
-        self, index: int, rec: Mapping[str, Any], key: str, problems: list[Problem]
-    ) -> int | None:
-        value = rec.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
-            problems.append(Problem("must be a whole number >= 0", index=index, field=key))
-            return None
-        return value
-
-    def _label(
-        self, index: int, rec: Mapping[str, Any], key: str, default: str, problems: list[Problem]
-    ) -> str:
-        value = rec.get(key)
-        if value is None:
-            return default
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            problems.append(Problem("must be a string", index=index, field=key))
-            return default
-        bad = label_value_problem(value)
-        if bad:
-            problems.append(Problem(bad, index=index, field=key))
-        return value
-
-    def _prediction_id(self, index: int, value: object, problems: list[Problem]) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-            problems.append(
-                Problem(
-                    f"must be a non-empty string of at most {MAX_ID_LENGTH} characters",
-                    index=index,
-                    field="prediction_id",
-                )
-            )
-            return None
-        return value
-
 
 def typed_rows(
     batch: ModelBatch,
@@ -393,40 +249,37 @@ def typed_rows(
     now: datetime,
     *,
     reject_unknown: bool = False,
-) -> tuple[list[Row], list[Problem]]:
+) -> tuple[list[PredictionRow], list[Problem]]:
     """Check a model's records; rows carry their feature arrays already in COPY's binary form."""
     checker = RecordChecker(model_id, schema, limits, now, reject_unknown)
     problems: list[Problem] = []
     fast = encode_regular(batch.features(), schema, limits.max_string_length)
     if fast is not None:
-        regular = FieldChecker(
-            KNOWN_FIELDS,
-            MAX_ID_LENGTH,
-            limits.max_string_length,
-            now,
-            checker.oldest,
-            checker.newest,
-        ).rows(model_id, batch.records, *fast)
+        regular = FieldChecker(checker.bounds).rows(model_id, batch.records, *fast)
         if regular is not None:
             return regular, problems
-    rows: list[Row] = []
+    rows: list[PredictionRow] = []
     for pos, (index, record) in enumerate(zip(batch.indexes, batch.records, strict=True)):
         cells = (fast[0][pos], fast[1][pos]) if fast else None
         row = checker.row(index, record, problems, cells)
         if row is not None:
             rows.append(row)
     if fast is None and not problems:
-        num, cat = encode_lists([r[4] for r in rows], [r[5] for r in rows])
-        rows = [(*r[:4], n, c, *r[6:]) for r, n, c in zip(rows, num, cat, strict=True)]
+        # without the fast path's cells, the slow path built every row's arrays as lists
+        num, cat = encode_lists(
+            cast("list[list[float | None] | None]", [r.num for r in rows]),
+            cast("list[list[str | None] | None]", [r.cat for r in rows]),
+        )
+        rows = [r._replace(num=n, cat=c) for r, n, c in zip(rows, num, cat, strict=True)]
     return rows, problems
 
 
-def first_per_id(rows: Sequence[Row]) -> list[Row]:
+def first_per_id(rows: Sequence[PredictionRow]) -> list[PredictionRow]:
     """Drop repeats of a prediction_id within one batch (the first one wins)."""
     seen: set[str] = set()
-    out: list[Row] = []
+    out: list[PredictionRow] = []
     for row in rows:
-        pid = row[2]
+        pid = row.prediction_id
         if pid is not None:
             if pid in seen:
                 continue

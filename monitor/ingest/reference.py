@@ -18,7 +18,7 @@ from monitor.ingest.schema import FeatureSchema, infer_schema
 from monitor.storage import references
 from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelStore
-from monitor.storage.references import ReferenceRow
+from monitor.storage.rows import ReferenceRow
 
 MAX_REPORTED_PROBLEMS = 100
 
@@ -78,7 +78,9 @@ class ReferenceService:
             before = len(problems)
             checker.features(offset + i, features, num, cat, problems)
             if len(problems) == before:
-                out.append((num or None, cat or None, *_split(prediction), *_split(label)))
+                out.append(
+                    ReferenceRow(num or None, cat or None, *_split(prediction), *_split(label))
+                )
         return out
 
     def upload(

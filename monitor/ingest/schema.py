@@ -6,7 +6,6 @@ written under an older schema stay readable (their arrays are just shorter).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from monitor.ingest.names import feature_name_problem
 Kind = Literal["numeric", "categorical"]
 NUMERIC: Kind = "numeric"
 CATEGORICAL: Kind = "categorical"
-KINDS: tuple[Kind, ...] = (NUMERIC, CATEGORICAL)
 
 
 @dataclass(frozen=True)
@@ -57,23 +55,11 @@ class FeatureSchema:
     def categorical_names(self) -> list[str]:
         return list(self.cat_index)
 
-    def kind_of(self, name: str) -> Kind | None:
-        if name in self.num_index:
-            return NUMERIC
-        if name in self.cat_index:
-            return CATEGORICAL
-        return None
-
     def __bool__(self) -> bool:
         return bool(self.features)
 
     def __len__(self) -> int:
         return len(self.features)
-
-    def extended(self, new: Iterable[Feature]) -> FeatureSchema:
-        known = {f.name for f in self.features}
-        added = tuple(f for f in new if f.name not in known)
-        return FeatureSchema(self.features + added)
 
     def conflicts_with(self, other: FeatureSchema) -> list[str]:
         """Names whose kind differs or that ``other`` drops: what an append-only schema refuses."""
@@ -119,7 +105,3 @@ def infer_schema(rows: Iterable[Mapping[str, object]]) -> tuple[FeatureSchema, d
         for name, t in votes.items()
     ]
     return FeatureSchema(tuple(out)), problems
-
-
-def is_finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 from monitor.errors import MonitorError, NotFound, Problem, StorageError, ValidationFailed
 from monitor.ingest import labels as label_records
 from monitor.ingest.cardinality import Caps, CardinalityGuard
-from monitor.ingest.predictions import Limits, Row, first_per_id, group_by_model, typed_rows
+from monitor.ingest.predictions import Limits, first_per_id, group_by_model, typed_rows
 from monitor.ingest.schema import FeatureSchema
 from monitor.ingest_metrics import IngestMetrics
 from monitor.storage.engine import translate_errors
@@ -21,6 +21,7 @@ from monitor.storage.ingest import store_predictions
 from monitor.storage.labels import upsert_labels
 from monitor.storage.models import ModelStore
 from monitor.storage.partitions import Partitions
+from monitor.storage.rows import PredictionRow
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class _Checked:
     model: str
     schema: FeatureSchema
     inferred: bool
-    rows: list[Row]
+    rows: list[PredictionRow]
 
 
 class SchemaMoved(MonitorError):
@@ -75,7 +76,7 @@ class IngestService:
         with the source the rows came through."""
         for _attempt in range(3):
             checked = self._check(records)
-            self.partitions.ensure({r[3].astimezone(UTC).date() for c in checked for r in c.rows})
+            self.partitions.ensure({r.ts.astimezone(UTC).date() for c in checked for r in c.rows})
             try:
                 return self._store(checked, len(records), kind)
             except _SchemaMoved:
@@ -124,38 +125,45 @@ class IngestService:
             )
         return checked
 
-    def _label_caps(self, model_id: int, indexes: list[int], rows: list[Row]) -> list[Problem]:
-        # rows are in PREDICTION_COLUMNS order: model_version 1, variant 10
+    def _label_caps(
+        self, model_id: int, indexes: list[int], rows: list[PredictionRow]
+    ) -> list[Problem]:
+        versions = [r.model_version for r in rows]
+        variants = [r.variant for r in rows]
         return self.guard.label_problems(
-            model_id, "version", [r[1] for r in rows], indexes
-        ) + self.guard.label_problems(model_id, "variant", [r[10] for r in rows], indexes)
+            model_id, "version", versions, indexes
+        ) + self.guard.label_problems(model_id, "variant", variants, indexes)
 
     def _store(self, checked: list[_Checked], received: int, kind: str) -> IngestResult:
         with translate_errors(), self.engine.begin() as conn:
             stored = self._store_in(conn, checked)
         return self._counted(stored, received, kind)
 
-    def _store_in(self, conn: Connection, checked: list[_Checked]) -> list[tuple[str, list[Any]]]:
-        stored: list[tuple[str, list[Any]]] = []
+    def _store_in(
+        self, conn: Connection, checked: list[_Checked]
+    ) -> list[tuple[str, list[PredictionRow]]]:
+        stored: list[tuple[str, list[PredictionRow]]] = []
         for item in checked:
             rows = item.rows
             if item.inferred:
                 record = self.models.ensure_in(conn, item.model, item.schema)
                 if record.schema != item.schema:
                     raise _SchemaMoved
-                rows = [(record.id, *r[1:]) for r in rows]
+                rows = [r._replace(model_id=record.id) for r in rows]
             if rows:
-                self.guard.record(conn, rows[0][0], "version", {r[1] for r in rows})
-                self.guard.record(conn, rows[0][0], "variant", {r[10] for r in rows})
+                self.guard.record(
+                    conn, rows[0].model_id, "version", {r.model_version for r in rows}
+                )
+                self.guard.record(conn, rows[0].model_id, "variant", {r.variant for r in rows})
             raw = conn.connection.driver_connection
             assert raw is not None
             stored.append(
-                (item.model, list(store_predictions(raw, rows[0][0], rows)) if rows else [])
+                (item.model, store_predictions(raw, rows[0].model_id, rows) if rows else [])
             )
         return stored
 
     def _counted(
-        self, stored: list[tuple[str, list[Any]]], received: int, kind: str
+        self, stored: list[tuple[str, list[PredictionRow]]], received: int, kind: str
     ) -> IngestResult:
         total = 0
         for model, rows in stored:
@@ -217,7 +225,7 @@ class IngestTransaction:
         self.service = service
         self.kind = kind
         self.conn: Connection
-        self._stored: list[tuple[list[tuple[str, list[Any]]], int]] = []
+        self._stored: list[tuple[list[tuple[str, list[PredictionRow]]], int]] = []
         self.result = IngestResult(received=0, stored=0)
 
     def predictions(self, records: Sequence[Any]) -> IngestResult:
@@ -226,7 +234,7 @@ class IngestTransaction:
             return IngestResult(received=0, stored=0)
         svc = self.service
         checked = svc._check(records)
-        svc.partitions.ensure({r[3].astimezone(UTC).date() for c in checked for r in c.rows})
+        svc.partitions.ensure({r.ts.astimezone(UTC).date() for c in checked for r in c.rows})
         stored = svc._store_in(self.conn, checked)
         self._stored.append((stored, len(records)))
         return IngestResult(received=len(records), stored=sum(len(rows) for _, rows in stored))

@@ -9,55 +9,22 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from monitor.storage.arrays import encode_text_row, register_encoded_arrays
+from monitor.storage.rows import PREDICTION_COLUMNS, PREDICTION_TYPES, PredictionRow
 
-PREDICTION_COLUMNS = (
-    "model_id",
-    "model_version",
-    "prediction_id",
-    "ts",
-    "num",
-    "cat",
-    "prediction",
-    "prediction_text",
-    "latency_ms",
-    "status",
-    "variant",
-    "gpu_seconds",
-    "tokens_in",
-    "tokens_out",
-    "extra",
-)
-PREDICTION_TYPES = (
-    "int4",
-    "text",
-    "text",
-    "timestamptz",
-    "float8[]",
-    "text[]",
-    "float8",
-    "text",
-    "float8",
-    "text",
-    "text",
-    "float8",
-    "int4",
-    "int4",
-    "jsonb",
-)
 _COPY_PREDICTIONS = f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_EXTRA = PREDICTION_COLUMNS.index("extra")
 
 
-def copy_predictions(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]]) -> int:
-    """Binary COPY of typed rows (PREDICTION_COLUMNS order, arrays as EncodedArray)."""
+def copy_predictions(conn: psycopg.Connection[Any], rows: Sequence[PredictionRow]) -> int:
+    """Binary COPY of typed rows (arrays as EncodedArray)."""
     with conn.cursor() as cur:
         register_encoded_arrays(cur)
         with cur.copy(_COPY_PREDICTIONS) as copy:
             copy.set_types(list(PREDICTION_TYPES))
             for row in rows:
-                if row[_EXTRA] is not None:
-                    row = (*row[:_EXTRA], Jsonb(row[_EXTRA]))
-                copy.write_row(row)
+                if row.extra is not None:  # the last column
+                    copy.write_row((*row[:-1], Jsonb(row.extra)))
+                else:
+                    copy.write_row(row)
     return len(rows)
 
 
@@ -80,11 +47,12 @@ def claim_prediction_ids(conn: psycopg.Connection[Any], model_id: int, ids: list
 
 
 def store_predictions(
-    conn: psycopg.Connection[Any], model_id: int, rows: Sequence[Sequence[Any]]
-) -> list[Sequence[Any]]:
+    conn: psycopg.Connection[Any], model_id: int, rows: Sequence[PredictionRow]
+) -> list[PredictionRow]:
     """Claim ids, COPY the rows that are new; the caller commits. Returns the rows stored."""
-    new_ids = claim_prediction_ids(conn, model_id, [r[2] for r in rows if r[2] is not None])
-    fresh = [r for r in rows if r[2] is None or r[2] in new_ids]
+    ids = [r.prediction_id for r in rows if r.prediction_id is not None]
+    new_ids = claim_prediction_ids(conn, model_id, ids)
+    fresh = [r for r in rows if r.prediction_id is None or r.prediction_id in new_ids]
     if fresh:
         copy_predictions(conn, fresh)
     return fresh

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-from monitor.ingest.labels import LabelRow
+from monitor.storage.rows import LabelRow
 
 _UPSERT = text(
     "INSERT INTO labels (model_id, prediction_id, label, label_text, ts) "

@@ -9,13 +9,12 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, text
 
-# (num, cat, prediction, prediction_text, label, label_text)
-ReferenceRow = tuple[Any, ...]
+from monitor.storage.rows import REFERENCE_COLUMNS, REFERENCE_TYPES, ReferenceRow
+
 _COPY = (
-    "COPY reference_rows (reference_id, num, cat, prediction, prediction_text, label, label_text) "
-    "FROM STDIN (FORMAT BINARY)"
+    f"COPY reference_rows (reference_id, {', '.join(REFERENCE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 )
-_TYPES = ["int4", "float8[]", "text[]", "float8", "text", "float8", "text"]
+_TYPES = ["int4", *REFERENCE_TYPES]
 
 
 def create_set(
