@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import MalformedBody, Problem, UnsupportedMediaType
+from monitor.errors import MalformedBody, PayloadTooLarge, Problem, UnsupportedMediaType
 
 JSON = "application/json"
 NDJSON = (
@@ -81,8 +81,22 @@ def decode_ndjson(body: bytes) -> list[Any]:
     return records
 
 
-def decode_batch(body: bytes, content_type: str | None, key: str) -> list[Any]:
-    """A JSON body ``{key: [...]}`` (or a bare list) or NDJSON, as a list of records."""
+def decode_batch(
+    body: bytes, content_type: str | None, key: str, max_records: int | None = None
+) -> list[Any]:
+    """A JSON body ``{key: [...]}`` (or a bare list) or NDJSON, as a list of records; more
+    than ``max_records`` of them is a 413."""
+    records = _decode_batch(body, content_type, key)
+    if max_records is not None and len(records) > max_records:
+        raise PayloadTooLarge(
+            f"the batch has {len(records)} records; the limit is {max_records} "
+            "(MONITOR_MAX_BATCH_RECORDS); nothing was stored",
+            [Problem(f"has {len(records)} records; the limit is {max_records}", field=key)],
+        )
+    return records
+
+
+def _decode_batch(body: bytes, content_type: str | None, key: str) -> list[Any]:
     kind = media_type(content_type)
     if kind in NDJSON:
         return decode_ndjson(body)

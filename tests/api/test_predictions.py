@@ -279,6 +279,35 @@ def test_oversize_body_is_413(services: Services) -> None:
     assert stored_nothing(services.engine)
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_batch_over_max_batch_records_is_413_naming_the_limit(
+    services: Services, content_type: str
+) -> None:
+    from monitor.api.app import create_app
+
+    services.settings = services.settings.model_copy(update={"max_batch_records": 10})
+    records = [record(i) for i in range(11)]
+    body = (
+        orjson.dumps({"predictions": records})
+        if content_type == "application/json"
+        else b"\n".join(map(orjson.dumps, records))
+    )
+    with TestClient(create_app(services)) as small:
+        r = small.post("/v1/predictions", content=body, headers={"Content-Type": content_type})
+        assert r.status_code == 413
+        error = r.json()["error"]
+        assert error["code"] == "payload_too_large"
+        assert "MONITOR_MAX_BATCH_RECORDS" in error["message"]
+        assert error["details"] == [
+            {"field": "predictions", "problem": "has 11 records; the limit is 10"}
+        ]
+        assert stored_nothing(services.engine)
+        labels = [{"prediction_id": str(i), "model": "m", "label": 1} for i in range(11)]
+        assert small.post("/v1/labels", json={"labels": labels}).status_code == 413
+        assert count(services.engine, "labels") == 0
+        assert post(small, records[:10]).status_code == 200
+
+
 def test_sql_metacharacters_do_not_reach_sql(client: TestClient, services: Services) -> None:
     post(client, [{"model": "m'--", "features": {"a": 1}}])
     post(client, [{"model": "m", "features": {'a"; DROP TABLE labels; --': 1}}])

@@ -42,7 +42,8 @@ async def _ingest(
     content_type = request.headers.get("content-type")
 
     def work() -> dict[str, Any]:
-        return store(svc.ingest, decode_batch(body, content_type, key)).as_body()
+        records = decode_batch(body, content_type, key, svc.settings.max_batch_records)
+        return store(svc.ingest, records).as_body()
 
     return await run_in_threadpool(work)
 
