@@ -14,9 +14,12 @@ from typing import Any, cast
 
 from monitor.errors import Problem
 from monitor.ingest.columns import encode_lists, encode_regular
+from monitor.ingest.fields import KNOWN_FIELDS as KNOWN_FIELDS  # re-exported for callers
+from monitor.ingest.fields import MAX_ID_LENGTH as MAX_ID_LENGTH
 from monitor.ingest.fields import FieldChecker, record_values, unknown_fields
 from monitor.ingest.names import feature_name_problem, model_name_problem
 from monitor.ingest.rules import Bounds
+from monitor.ingest.rules import parse_timestamp as parse_timestamp
 from monitor.ingest.schema import FeatureSchema
 from monitor.storage.rows import PredictionRow
 
