@@ -209,6 +209,29 @@ PREDICTIONS_OVER_LATENCY_SLO_TOTAL = Metric(
     ("model", "model_version"),
     source="ingest",
 )
+TOKENS_TOTAL = Metric(
+    "ml_tokens_total",
+    "counter",
+    "LLM tokens of stored predictions and of OTLP gen_ai.client.token.usage (direction in|out)",
+    ("model", "model_version", "direction"),
+    "tokens",
+    source="ingest",
+)
+LLM_OPERATIONS_TOTAL = Metric(
+    "ml_llm_operations_total",
+    "counter",
+    "GenAI client operations reported by OTLP gen_ai.client.operation.duration",
+    ("model", "model_version"),
+    source="ingest",
+)
+LLM_OPERATION_DURATION_SECONDS_TOTAL = Metric(
+    "ml_llm_operation_duration_seconds_total",
+    "counter",
+    "Summed duration of those operations (divide by ml_llm_operations_total for the mean)",
+    ("model", "model_version"),
+    "seconds",
+    source="ingest",
+)
 INGEST_ROWS_TOTAL = Metric(
     "monitor_ingest_rows_total",
     "counter",

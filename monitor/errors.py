@@ -9,7 +9,8 @@
      │    ├── Conflict               409
      │    ├── PayloadTooLarge        413
      │    ├── UnsupportedMediaType   415
-     │    └── ValidationFailed       422  well-formed but wrong; names every bad record
+     │    ├── ValidationFailed       422  well-formed but wrong; names every bad record
+     │    └── TooManyRequests        429  overloaded right now (with Retry-After)
      ├── StorageError                the database did something we did not expect
      │    └── StorageUnavailable     the database cannot be reached (HTTP 503 + Retry-After)
      ├── BrokerError                 a message broker (``monitor consume``) refused or failed
@@ -78,6 +79,7 @@ class BrokerUnavailable(BrokerError):
 class ClientError(MonitorError):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, details: list[Problem] | None = None) -> None:
         super().__init__(message)
@@ -124,3 +126,10 @@ class UnsupportedMediaType(ClientError):
 class ValidationFailed(ClientError):
     status = 422
     code = "validation_failed"
+
+
+class TooManyRequests(ClientError):
+    status = 429
+    code = "too_many_requests"
+    retry_after_seconds = 1
+    headers = {"Retry-After": str(retry_after_seconds)}  # noqa: RUF012 - read only

@@ -22,6 +22,11 @@ class IngestMetrics:
         self.rows_total = _counter(catalogue.INGEST_ROWS_TOTAL, registry)
         self.rejected_total = _counter(catalogue.INGEST_REJECTED_TOTAL, registry)
 
+        self.tokens_total = _counter(catalogue.TOKENS_TOTAL, registry)
+        self.llm_operations_total = _counter(catalogue.LLM_OPERATIONS_TOTAL, registry)
+        self.llm_operation_seconds_total = _counter(
+            catalogue.LLM_OPERATION_DURATION_SECONDS_TOTAL, registry
+        )
         self.unpaired_total = _counter(catalogue.INGEST_UNPAIRED_TOTAL, registry)
         self.dropped_total = _counter(catalogue.INGEST_DROPPED_TOTAL, registry)
 
@@ -41,6 +46,15 @@ class IngestMetrics:
         )
         for version, n in slow.items():
             self.slow_total.labels(model, version).inc(n)
+        # tokens_in 12, tokens_out 13
+        tokens: Counter[tuple[str, str]] = Counter()
+        for row in rows:
+            if row[12] is not None:
+                tokens[(row[1], "in")] += row[12]
+            if row[13] is not None:
+                tokens[(row[1], "out")] += row[13]
+        for (version, direction), n in tokens.items():
+            self.tokens_total.labels(model, version, direction).inc(n)
 
     def accepted(self, kind: str, n: int) -> None:
         if n:

@@ -16,7 +16,9 @@ from monitor.ingest.predictions import Limits
 from monitor.ingest.reference import ReferenceService
 from monitor.ingest.service import IngestService
 from monitor.ingest_metrics import IngestMetrics
+from monitor.integrations.genai_metrics import TokenMeter
 from monitor.integrations.kserve import KServeReceiver
+from monitor.integrations.otlp import OtlpReceiver
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
 from monitor.storage.partitions import Partitions
@@ -34,6 +36,7 @@ class Services:
     references: ReferenceService
     tokens: TokenVerifier
     kserve: KServeReceiver
+    otlp: OtlpReceiver
     ingest_metrics: IngestMetrics = field(repr=False)
     # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
     summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
@@ -83,6 +86,13 @@ def build_services(
         references=ReferenceService(engine, models, limits),
         tokens=TokenVerifier(engine, settings.api_tokens),
         kserve=KServeReceiver(ingest, models, settings, metrics),
+        otlp=OtlpReceiver(
+            ingest,
+            models,
+            metrics,
+            TokenMeter(metrics, models, ingest.guard),
+            max_body_bytes=settings.max_body_bytes,
+        ),
         ingest_metrics=metrics,
         summaries=partial(results_summary, engine),
     )

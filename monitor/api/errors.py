@@ -29,7 +29,7 @@ def error_body(
 
 async def _client_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClientError)
-    return JSONResponse(exc.as_body(), status_code=exc.status)
+    return JSONResponse(exc.as_body(), status_code=exc.status, headers=exc.headers or None)
 
 
 async def _unavailable(_: Request, __: Exception) -> JSONResponse:
