@@ -139,6 +139,13 @@ PREDICTION_LATENCY_SECONDS = _result(
     # a summary is what they are: quantiles over a sliding window, without _count and _sum.
     type="summary",
 )
+TIME_TO_FIRST_TOKEN_SECONDS = _result(
+    "time_to_first_token_seconds",
+    "Time to the first generated token, quantile in the window (LLM spans received over OTLP)",
+    ("variant", "quantile"),
+    "seconds",
+    type="summary",
+)
 PREDICTIONS_PER_SECOND = _result(
     "predictions_per_second", "Predictions per second over the window", ("variant",), "1/s"
 )

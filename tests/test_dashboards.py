@@ -33,6 +33,7 @@ VARIABLES = {
     "variant": ".*",
     "host": ".*",
     "vllm_model": ".*",
+    "llm_model": ".*",
     "__rate_interval": "5m",
     "__interval": "1m",
     "__range": "1h",
@@ -158,6 +159,8 @@ def test_gpu_dashboard_covers_dcgm_and_vllm_metrics() -> None:
         "vllm:num_requests_waiting",
         "vllm:time_to_first_token_seconds_bucket",
         "vllm:generation_tokens_total",
+        "ml_time_to_first_token_seconds",
+        "ml_tokens_total",
     ):
         assert metric in text, metric
     assert "Hostname" in text

@@ -6,11 +6,14 @@ from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.promql import dcgm, with_host
 from monitor.alerts.rules import RuleSettings
+from monitor.catalogue import TIME_TO_FIRST_TOKEN_SECONDS, TOKENS_TOTAL
 from monitor.dashboards.panels import new_dashboard, query, query_variable, row, timeseries_panel
 
 BY_GPU = "max by (host, gpu, modelName)"
 GPU_LEGEND = "{{host}} · GPU {{gpu}} ({{modelName}})"
 VLLM = 'model_name=~"$vllm_model"'
+LLM = 'model=~"$llm_model"'
+LLM_LEGEND = "{{model}} {{model_version}}"
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 
 
@@ -166,6 +169,44 @@ def _vllm(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
     )
 
 
+def _received(dashboard: db.Dashboard) -> db.Dashboard:
+    """What ml-monitor computed from the LLM calls it received (OTLP spans, SDK, REST)."""
+    return (
+        dashboard.with_row(row("LLM calls received by ml-monitor"))
+        .with_panel(
+            timeseries_panel(
+                "Time to first token per model version",
+                f"p50, p95 and p99 over the last hour of the stored calls' time to first token "
+                f"({TIME_TO_FIRST_TOKEN_SECONDS}, from GenAI spans sent to /otlp/v1/traces).",
+                "s",
+                [
+                    query(
+                        "max by (model, model_version, quantile) "
+                        f'({TIME_TO_FIRST_TOKEN_SECONDS}{{{LLM}, window="1h"}})',
+                        "p{{quantile}} · " + LLM_LEGEND,
+                    )
+                ],
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Tokens per second per model version",
+                f"Input and output tokens of the stored calls ({TOKENS_TOTAL}).",
+                "suffix: tok/s",
+                [
+                    query(
+                        "sum by (model, model_version, direction) "
+                        f"(rate({TOKENS_TOTAL}{{{LLM}}}[$__rate_interval]))",
+                        "{{direction}} · " + LLM_LEGEND,
+                    )
+                ],
+                min_value=0,
+            )
+        )
+    )
+
+
 def gpu() -> db.Dashboard:
     settings = RuleSettings()
     hosts = f"count by (host) ({with_host('DCGM_FI_DEV_GPU_UTIL')})"
@@ -190,4 +231,9 @@ def gpu() -> db.Dashboard:
             )
         )
     )
-    return _vllm(_device(dashboard, settings), settings)
+    dashboard = dashboard.with_variable(
+        query_variable(
+            "llm_model", "Model (ml-monitor)", f"label_values({TOKENS_TOTAL}, model)", multi=True
+        )
+    )
+    return _received(_vllm(_device(dashboard, settings), settings))

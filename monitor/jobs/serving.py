@@ -22,6 +22,7 @@ from monitor.catalogue import (
     PREDICTION_LATENCY_SECONDS,
     PREDICTIONS_PER_SECOND,
     SLO_OBJECTIVE,
+    TIME_TO_FIRST_TOKEN_SECONDS,
     VARIANT_ERROR_RATIO_DELTA,
     VARIANT_LATENCY_P95_DELTA_SECONDS,
     VARIANT_PREDICTION_DRIFT_SCORE,
@@ -96,6 +97,10 @@ def _group_results(g: GroupStats, window: Window) -> list[Result]:
     out += [
         figure(PREDICTION_LATENCY_SECONDS.result, ms / 1000.0, {**labels, "quantile": str(q)})
         for q, ms in g.latency_ms.items()
+    ]
+    out += [
+        figure(TIME_TO_FIRST_TOKEN_SECONDS.result, ms / 1000.0, {**labels, "quantile": str(q)})
+        for q, ms in g.ttft_ms.items()
     ]
     return out
 

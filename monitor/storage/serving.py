@@ -8,7 +8,7 @@ or shadow variant is compared with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -25,6 +25,11 @@ Floats = npt.NDArray[np.float64]
 
 _WHERE = "model_id = :model_id AND ts >= :start AND ts < :end"
 _GROUPS = "GROUPING SETS ((model_version, variant), (variant))"
+# only a JSON number: a client's odd extra field must not break the job with a failed cast
+_TTFT_MS = (
+    "CASE WHEN jsonb_typeof(extra->'time_to_first_token_ms') = 'number' "
+    "THEN (extra->>'time_to_first_token_ms')::float8 END"
+)
 _VERSION = "CASE WHEN GROUPING(model_version) = 0 THEN model_version END"
 
 
@@ -37,29 +42,34 @@ class GroupStats:
     total: int
     errors: int
     latency_ms: dict[float, float]
+    ttft_ms: dict[float, float] = field(default_factory=dict)
+    """Time-to-first-token quantiles, from ``extra.time_to_first_token_ms`` (OTLP GenAI spans)."""
 
 
 def group_stats(conn: Connection, span: Span, quantiles: Sequence[float]) -> list[GroupStats]:
     rows = conn.execute(
         text(
             f"SELECT {_VERSION}, variant, count(*), count(*) FILTER (WHERE status <> 'ok'), "
-            "percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY latency_ms) "
+            "percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY latency_ms), "
+            f"percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY {_TTFT_MS}) "
             f"FROM predictions WHERE {_WHERE} GROUP BY {_GROUPS}"
         ),
         span.params(q=list(quantiles)),
     )
     return [
         GroupStats(
-            version,
-            variant,
-            total,
-            errors,
-            {}
-            if qs is None
-            else {q: v for q, v in zip(quantiles, qs, strict=True) if v is not None},
+            version, variant, total, errors, _quantiles(quantiles, qs), _quantiles(quantiles, ttft)
         )
-        for version, variant, total, errors, qs in rows
+        for version, variant, total, errors, qs, ttft in rows
     ]
+
+
+def _quantiles(
+    quantiles: Sequence[float], values: Sequence[float | None] | None
+) -> dict[float, float]:
+    if values is None:
+        return {}
+    return {q: v for q, v in zip(quantiles, values, strict=True) if v is not None}
 
 
 @dataclass(frozen=True)

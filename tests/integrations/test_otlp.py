@@ -372,3 +372,34 @@ def test_genai_client_metrics_are_summed_per_model(server: AppServer, services: 
     assert sample("ml_llm_operations_total", labels) == 2
     assert sample("ml_llm_operation_duration_seconds_total", labels) == pytest.approx(2.0)
     assert services.models.get("gpt-4o") is not None
+
+
+def test_time_to_first_token_is_exported_as_a_summary_per_version(
+    client: TestClient, services: Services
+) -> None:
+    from datetime import UTC, datetime
+
+    body = otlp_json_span(
+        **{
+            "gen_ai.response.model": {"stringValue": "llama"},
+            "gen_ai.latency.time_to_first_token": {"doubleValue": 0.25},
+        }
+    )
+    start = int((datetime.now(UTC).timestamp() - 120) * 1e9)
+    span = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["startTimeUnixNano"], span["endTimeUnixNano"] = str(start), str(start + 10**9)
+    assert client.post("/otlp/v1/traces", json=body).status_code == 200
+    assert client.post("/v1/jobs/run?model=llama&job=serving").status_code == 200
+    scraped = client.get("/metrics").text
+    assert "# TYPE ml_time_to_first_token_seconds summary" in scraped
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(scraped)}
+    ttft = families["ml_time_to_first_token_seconds"]
+    assert ttft.type == "summary"
+    values = {
+        (s.labels["window"], s.labels["quantile"]): s.value
+        for s in ttft.samples
+        if s.labels["model"] == "llama"
+    }
+    assert values[("1h", "0.5")] == pytest.approx(0.25)

@@ -539,6 +539,26 @@ def _serving(om: _OpenMetrics) -> None:
         "counter",
         [(v.labels, v.counter(0.05)) for v in VERSIONS],
     )
+    llm = [v for v in VERSIONS if v.model == "llm"]
+    om.family(
+        "ml_time_to_first_token_seconds",
+        "gauge",
+        [
+            ({**b, "quantile": q}, v.at(_wave(scale, scale / 10)))
+            for v, b in per_variant(True)
+            if v in llm
+            for q, scale in (("0.5", 0.12), ("0.95", 0.4), ("0.99", 0.9))
+        ],
+    )
+    om.family(
+        "ml_tokens",
+        "counter",
+        [
+            ({**v.labels, "direction": d}, v.counter(rate))
+            for v in llm
+            for d, rate in (("in", 800.0), ("out", 120.0))
+        ],
+    )
 
 
 def _service(om: _OpenMetrics) -> None:
