@@ -46,13 +46,12 @@ class IngestMetrics:
         )
         for version, n in slow.items():
             self.slow_total.labels(model, version).inc(n)
-        # tokens_in 12, tokens_out 13
         tokens: Counter[tuple[str, str]] = Counter()
         for row in rows:
-            if row[12] is not None:
-                tokens[(row[1], "in")] += row[12]
-            if row[13] is not None:
-                tokens[(row[1], "out")] += row[13]
+            if row.tokens_in is not None:
+                tokens[(row.model_version, "in")] += row.tokens_in
+            if row.tokens_out is not None:
+                tokens[(row.model_version, "out")] += row.tokens_out
         for (version, direction), n in tokens.items():
             self.tokens_total.labels(model, version, direction).inc(n)
 

@@ -91,14 +91,25 @@ class CardinalityGuard:
             if value not in admitted
         ]
 
-    def record(self, conn: Connection, model_id: int, kind: str, values: set[str]) -> None:
-        """Inside the storing transaction: the model's ``kind`` values of this batch (a no-op
-        for those already stored; a few rows a batch)."""
-        store.add_labels(conn, model_id, kind, values)
+    def record(
+        self, conn: Connection, model_id: int, versions: set[str], variants: set[str]
+    ) -> None:
+        """Inside the storing transaction: remember the batch's versions and variants that the
+        cache does not know (usually none, so usually no statement). Should the transaction
+        roll back, the cache holds a value the table lacks until its TTL ends and it is read
+        again; the next batch with that value then writes it."""
         with self._mutex:
             hit = self._known.get(model_id)
-            if hit is not None:
-                hit[1][kind].update(values)
+        known = hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        new = [(VERSION, v) for v in versions if known is None or v not in known[VERSION]]
+        new += [(VARIANT, v) for v in variants if known is None or v not in known[VARIANT]]
+        if not new:
+            return
+        store.add_labels(conn, model_id, new)
+        if known is not None:
+            with self._mutex:
+                for kind, value in new:
+                    known[kind].add(value)
 
     def _labels(self, model_id: int, *, fresh: bool) -> dict[str, set[str]]:
         if not model_id:  # a model this batch creates: nothing stored yet

@@ -152,9 +152,11 @@ class IngestService:
                 rows = [r._replace(model_id=record.id) for r in rows]
             if rows:
                 self.guard.record(
-                    conn, rows[0].model_id, "version", {r.model_version for r in rows}
+                    conn,
+                    rows[0].model_id,
+                    {r.model_version for r in rows},
+                    {r.variant for r in rows},
                 )
-                self.guard.record(conn, rows[0].model_id, "variant", {r.variant for r in rows})
             raw = conn.connection.driver_connection
             assert raw is not None
             stored.append(

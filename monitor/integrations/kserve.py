@@ -14,10 +14,14 @@ the model answered): approximate, and only when both halves carry one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
+from sqlalchemy import Connection
 
 from monitor.config import Settings
 from monitor.errors import ClientError, MalformedBody, Problem, StorageError, ValidationFailed
@@ -143,6 +147,8 @@ class KServeReceiver:
         self.wait = timedelta(seconds=settings.pairing_wait_seconds)
         self.max_pending = settings.max_pending_calls
         self.metrics = metrics
+        self._pending = 0  # calls waiting, as last counted plus this process's changes since
+        self._counted_at = float("-inf")
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -228,40 +234,55 @@ class KServeReceiver:
         outcome = Outcome()
         with self.ingest.transaction() as tx:
             conn = tx.conn
-            room = None
             for call in sorted(calls, key=lambda c: (c.model, c.key)):  # lock order
                 if options.mode != "all":
                     outcome.records += _records(call)
-                    continue
-                pending.lock(conn, SOURCE, call.model, call.key)
-                waiting = pending.read(conn, SOURCE, call.model, call.key)
-                merged = _merge(waiting, call)
-                if merged.complete:
-                    outcome.records += _records(merged)
+                elif call.complete:  # both halves in this request (batch mode)
+                    pending.delete(conn, SOURCE, call.model, call.key)
+                    outcome.records += _records(call)
                     outcome.paired += 1
-                    if waiting is not None:
-                        pending.delete(conn, SOURCE, call.model, call.key)
-                    continue
-                if waiting is None and pending.is_stored(
-                    conn, call.model, payloads.row_id(call.key, 0)
-                ):
-                    outcome.duplicates += 1
-                    continue
-                if room is None:
-                    room = self.max_pending - pending.count(conn, SOURCE, self.max_pending)
-                if waiting is None and room <= 0:
-                    outcome.records += _records(merged, gave_up=True)
-                    outcome.unpaired += 1
-                    continue
-                for h in (call.request, call.response):
-                    if h is not None:
-                        pending.keep(conn, SOURCE, h.model, h.key, h.half, h.as_json())
-                room -= waiting is None
-                outcome.pending += 1
+                else:
+                    self._arrive(conn, call, outcome)
             outcome.stored = tx.predictions(outcome.records).stored if outcome.records else 0
+        self._pending += outcome.pending - outcome.paired
         self.metrics.unpaired(SOURCE, "pending_full", outcome.unpaired)
         self.metrics.dropped(SOURCE, "duplicate", outcome.duplicates)
         return outcome
+
+    def _arrive(self, conn: Connection, call: Call, outcome: Outcome) -> None:
+        half = call.request or call.response
+        assert half is not None
+        arrival = pending.arrive(
+            conn,
+            SOURCE,
+            call.model,
+            call.key,
+            half.half,
+            orjson.dumps(half.as_json()),
+            payloads.row_id(call.key, 0),
+        )
+        if arrival is None:
+            outcome.duplicates += 1
+            return
+        merged = _merged(call, arrival)
+        if merged.complete:
+            pending.delete(conn, SOURCE, call.model, call.key)
+            outcome.records += _records(merged)
+            outcome.paired += 1
+        elif arrival.new and self._full(conn):
+            pending.delete(conn, SOURCE, call.model, call.key)
+            outcome.records += _records(merged, gave_up=True)
+            outcome.unpaired += 1
+        else:
+            outcome.pending += arrival.new
+
+    def _full(self, conn: Connection) -> bool:
+        """Whether ``max_pending_calls`` are waiting; counted again at most once a second."""
+        now = time.monotonic()
+        if now - self._counted_at > 1.0 or self._pending >= self.max_pending:
+            self._pending = pending.count(conn, SOURCE, self.max_pending + 1)
+            self._counted_at = now
+        return self._pending > self.max_pending
 
     # -- the scheduler's part -----------------------------------------------------------------
 
@@ -346,13 +367,13 @@ def _error_rows(data: Any) -> list[dict[str, Any]] | None:
         return None
 
 
-def _merge(waiting: pending.Pending | None, call: Call) -> Call:
+def _merged(call: Call, arrival: pending.Arrival) -> Call:
+    """The call with what was waiting for it (this request's half is in ``arrival`` too)."""
     merged = Call(call.model, call.key, index=call.index)
-    if waiting is not None:
-        for half in pending.HALVES:
-            raw = getattr(waiting, half)
-            if raw is not None:
-                merged.add(Half.from_json(half, call.model, call.key, raw))
+    for half in pending.HALVES:
+        raw = getattr(arrival, half)
+        if raw is not None:
+            merged.add(Half.from_json(half, call.model, call.key, raw))
     for h in (call.request, call.response):
         if h is not None:
             merged.add(h)

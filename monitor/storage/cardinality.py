@@ -24,12 +24,14 @@ def known_labels(conn: Connection, model_id: int) -> dict[str, set[str]]:
     return known
 
 
-def add_labels(conn: Connection, model_id: int, kind: str, values: Iterable[str]) -> None:
+def add_labels(conn: Connection, model_id: int, labels: Iterable[tuple[str, str]]) -> None:
+    """Remember (kind, value) pairs of a model; those known already are left as they are."""
+    pairs = sorted(labels)
     conn.execute(
         text(
             "INSERT INTO model_labels (model_id, kind, value) "
-            "SELECT :model_id, :kind, v FROM unnest(CAST(:values AS text[])) AS u(v) "
-            "ON CONFLICT DO NOTHING"
+            "SELECT :model_id, k, v FROM unnest(CAST(:kinds AS text[]), CAST(:values AS text[])) "
+            "AS u(k, v) ON CONFLICT DO NOTHING"
         ),
-        {"model_id": model_id, "kind": kind, "values": sorted(values)},
+        {"model_id": model_id, "kinds": [k for k, _ in pairs], "values": [v for _, v in pairs]},
     )

@@ -1,9 +1,10 @@
 """Halves of logged calls waiting for their other half (``integration_pending``).
 
-A receiver locks a call's key for the rest of its transaction (``lock``), reads what is pending
-for it, and either completes the pair (``delete``) or keeps its half (``keep``). The lock makes a
-request and a response that arrive at the same moment on two replicas meet: the second waits
-for the first's commit and then sees its half.
+``arrive`` stores a half and returns what is then known of its call, in one statement: the
+upsert makes a request and a response that arrive at the same moment on two replicas meet (the
+second waits on the first's row and then sees its half), and a call already stored (its first
+row's id is claimed) is not started again. The receiver then completes the pair (``delete``) or
+leaves its half waiting.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
+import orjson
 from sqlalchemy import Connection, text
 
 HALVES = ("request", "response")
@@ -29,38 +30,50 @@ class Pending:
     received_at: datetime
 
 
-def lock(conn: Connection, source: str, model: str, pair_key: str) -> None:
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7391006))"),
-        {"k": f"{source}\x1f{model}\x1f{pair_key}"},
-    )
+@dataclass(frozen=True)
+class Arrival:
+    request: Mapping[str, Any] | None
+    response: Mapping[str, Any] | None
+    new: bool  # the call was not pending before this half
 
 
-def read(conn: Connection, source: str, model: str, pair_key: str) -> Pending | None:
-    row = conn.execute(
-        text(
-            "SELECT source, model, pair_key, request, response, received_at "
-            "FROM integration_pending "
-            "WHERE source = :source AND model = :model AND pair_key = :pair_key"
-        ),
-        {"source": source, "model": model, "pair_key": pair_key},
-    ).first()
-    return Pending(*row) if row else None
-
-
-def keep(
-    conn: Connection, source: str, model: str, pair_key: str, half: str, value: Mapping[str, Any]
-) -> None:
-    """Store (or replace, on a redelivery) one half of a call."""
+def arrive(
+    conn: Connection,
+    source: str,
+    model: str,
+    pair_key: str,
+    half: str,
+    value: bytes,
+    stored_id: str,
+) -> Arrival | None:
+    """Keep ``half`` (JSON text) of a call; None when the call was stored already (its row
+    ``stored_id`` exists for ``model``): a redelivery, nothing kept."""
     if half not in HALVES:
         raise ValueError(f"half must be one of {HALVES}")
-    conn.execute(
+    row = conn.execute(
         text(
             f"INSERT INTO integration_pending (source, model, pair_key, {half}) "
-            "VALUES (:source, :model, :pair_key, :value) "
-            f"ON CONFLICT (source, model, pair_key) DO UPDATE SET {half} = EXCLUDED.{half}"
+            "SELECT :source, :model, :pair_key, CAST(:value AS jsonb) WHERE NOT EXISTS ("
+            "SELECT 1 FROM prediction_keys k JOIN models m ON m.id = k.model_id "
+            "WHERE m.name = :model AND k.prediction_id = :stored_id) "
+            f"ON CONFLICT (source, model, pair_key) DO UPDATE SET {half} = EXCLUDED.{half} "
+            "RETURNING request::text, response::text, xmax = 0"
         ),
-        {"source": source, "model": model, "pair_key": pair_key, "value": Jsonb(dict(value))},
+        {
+            "source": source,
+            "model": model,
+            "pair_key": pair_key,
+            "value": value.decode(),
+            "stored_id": stored_id,
+        },
+    ).first()
+    if row is None:
+        return None
+    request, response, new = row
+    return Arrival(
+        orjson.loads(request) if request else None,
+        orjson.loads(response) if response else None,
+        bool(new),
     )
 
 
@@ -99,16 +112,3 @@ def take_expired(conn: Connection, source: str, before: datetime, limit: int) ->
         {"source": source, "before": before, "limit": limit},
     )
     return [Pending(*row) for row in rows]
-
-
-def is_stored(conn: Connection, model: str, prediction_id: str) -> bool:
-    """Whether ``model`` already stored ``prediction_id`` (a redelivered half of a done call)."""
-    return bool(
-        conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM prediction_keys k JOIN models m ON m.id = k.model_id "
-                "WHERE m.name = :model AND k.prediction_id = :pid)"
-            ),
-            {"model": model, "pid": prediction_id},
-        ).scalar_one()
-    )
