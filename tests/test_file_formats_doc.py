@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from monitor.bulk import ingest_file, load_reference
 from monitor.cli import app
 from monitor.config import Settings
+from monitor.ingest.fields import KNOWN_FIELDS
 from monitor.ingest.files import REFERENCE_FIELDS
-from monitor.ingest.predictions import KNOWN_FIELDS
 from monitor.services import Services
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
