@@ -272,8 +272,7 @@ def _peak_rss() -> int:
 def child_job(url: str, steps: list[str]) -> dict[str, Any]:
     """Run ``steps`` in order: "profile" (``ensure_profiles``) or a window name (the job)."""
     from monitor.jobs.base import Window
-    from monitor.jobs.drift import evaluate_drift
-    from monitor.jobs.drift_window import ensure_profiles
+    from monitor.jobs.drift import ensure_profiles, evaluate_drift
 
     services = _services(url)
     model = services.models.require("bench")

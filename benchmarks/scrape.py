@@ -149,10 +149,10 @@ def main() -> None:
             body = client.get("/metrics").text
             series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
             warm = timings(lambda: client.get("/metrics"), args.scrapes)
-        uncached = ResultsCollector(engine, ttl_seconds=0)
+        uncached = ResultsCollector(services.db, ttl_seconds=0)
         cold = timings(lambda: exposition(services.registry, uncached), args.scrapes)
         # what the service runs: past the TTL the last read is served while a thread reads anew
-        stale = ResultsCollector(engine, ttl_seconds=0, serve_stale=True)
+        stale = ResultsCollector(services.db, ttl_seconds=0, serve_stale=True)
         exposition(services.registry, stale)
         swr = timings(lambda: exposition(services.registry, stale), args.scrapes)
         slow = timings(lambda: generate_latest(services.registry), max(5, args.scrapes // 5))

@@ -14,7 +14,7 @@ from monitor.config import Settings
 from monitor.errors import ValidationFailed
 from monitor.ingest.file_errors import in_file_terms
 from monitor.ingest.files import as_prediction_record, format_for_path, read_records
-from monitor.jobs.drift_window import ensure_profiles
+from monitor.jobs.drift import ensure_profiles
 from monitor.runtime import database_url
 from monitor.services import build_services
 from monitor.storage import migrate

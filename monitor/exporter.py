@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -30,13 +30,13 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import Connection, Engine
 
 from monitor import catalogue
 from monitor.errors import StorageError
 from monitor.jobs.base import JOB_NAMES
-from monitor.storage.engine import translate_errors
-from monitor.storage.jobs import JobState, read_job_states
+from monitor.storage.database import Database
+from monitor.storage.jobs import JobState
+from monitor.storage.results import ExportedRow, read_exported
 
 log = logging.getLogger(__name__)
 _F = TypeVar("_F", GaugeMetricFamily, CounterMetricFamily)
@@ -54,13 +54,7 @@ BASE_LABELS = catalogue.BASE_LABELS
 _RESERVED_SUFFIXES = ("_total", "_created", "_count", "_sum", "_bucket", "_info")
 _TEXT_TYPES = {"unknown": "untyped"}
 
-# labels as text, parsed with orjson: several times faster than the driver's jsonb loader
-_LATEST = (
-    'SELECT r.metric, m.name, r.model_version, r."window", r.labels::text, r.value '
-    "FROM latest_results r JOIN models m ON m.id = r.model_id WHERE r.value IS NOT NULL"
-)
-
-Row = tuple[str, str, str, str, str, float]  # metric, model, version, window, labels, value
+Row = ExportedRow  # metric, model, version, window, labels (JSON text), value
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ class Snapshot:
 class ResultsCollector(Collector):
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         *,
         ttl_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -89,7 +83,7 @@ class ResultsCollector(Collector):
         first read and a read after ``invalidate()`` make the scrape wait."""
         if ttl_seconds < 0:
             raise ValueError("ttl_seconds must not be negative")
-        self.engine = engine
+        self.db = db
         self.ttl = ttl_seconds
         self.clock = clock
         self.serve_stale = serve_stale
@@ -126,8 +120,7 @@ class ResultsCollector(Collector):
 
     def _read(self) -> Snapshot | None:
         try:
-            with translate_errors(), self.engine.connect() as conn:
-                return read_snapshot(conn)
+            return snapshot_of(*read_exported(self.db))
         except StorageError:
             log.warning("cannot read results for /metrics; serving the last read", exc_info=True)
             return None
@@ -161,12 +154,8 @@ class _Without(Collector):
         return (m for m in self.registry.collect() if m.name not in self.names)
 
 
-def read_snapshot(conn: Connection) -> Snapshot:
+def snapshot_of(rows: Sequence[Row], states: Sequence[JobState]) -> Snapshot:
     """Every latest result and every job's health, as families and as exposition text."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with raw.cursor(binary=True) as cur:
-        rows: list[Row] = cur.execute(_LATEST).fetchall()
     by_metric: dict[str, list[Row]] = {}
     for row in rows:
         by_metric.setdefault(row[0], []).append(row)
@@ -183,7 +172,7 @@ def read_snapshot(conn: Connection) -> Snapshot:
             f"{family.name}{{{labels.text(r[1], r[2], r[3], r[4])}}} {_number(r[5])}\n"
             for r in group
         )
-    jobs = _job_families(read_job_states(conn))
+    jobs = _job_families(states)
     return Snapshot(families + jobs, ("".join(text) + render(jobs)).encode())
 
 

@@ -14,22 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Connection, text
 
 from monitor.config import Settings
 from monitor.errors import NotFound, Problem, ValidationFailed
 from monitor.jobs.base import Window
 from monitor.runtime import database_url
 from monitor.services import Services, build_services
-from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
-from monitor.storage.references import active_set
+from monitor.storage.samples import sample_rows
+from monitor.storage.span import Span
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SAMPLE_ROWS = 50_000
-_OVERSAMPLE = 1.2  # random() < p keeps about p * n rows; ask for a little more, then LIMIT
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,6 @@ def report_window(name: str, end: datetime | None = None) -> Window:
         return Window.ending(name, end or datetime.now(UTC))
     except ValueError as exc:
         raise ValidationFailed(str(exc), [Problem(str(exc), field="window")]) from exc
-
-
-def _share(count: int, limit: int) -> float:
-    return 1.0 if count <= limit else min(1.0, _OVERSAMPLE * limit / count)
 
 
 def _frame(rows: list[Any], model: ModelRecord) -> pd.DataFrame:
@@ -71,38 +65,6 @@ def _frame(rows: list[Any], model: ModelRecord) -> pd.DataFrame:
     return frame
 
 
-def _reference_rows(conn: Connection, reference: dict[str, Any], limit: int) -> list[Any]:
-    return list(
-        conn.execute(
-            text(
-                "SELECT num, cat, prediction, prediction_text FROM reference_rows "
-                "WHERE reference_id = :r AND random() < :p LIMIT :n"
-            ),
-            {"r": reference["id"], "p": _share(int(reference["row_count"]), limit), "n": limit},
-        )
-    )
-
-
-def _current_rows(
-    conn: Connection, model: ModelRecord, window: Window, version: str, limit: int
-) -> list[Any]:
-    where = "model_id = :m AND ts >= :a AND ts < :b" + (
-        " AND model_version = :v" if version else ""
-    )
-    params = {"m": model.id, "a": window.start, "b": window.end, "v": version}
-    count = conn.execute(text(f"SELECT count(*) FROM predictions WHERE {where}"), params)
-    params |= {"p": _share(int(count.scalar_one()), limit), "n": limit}
-    return list(
-        conn.execute(
-            text(
-                "SELECT num, cat, prediction, prediction_text FROM predictions "
-                f"WHERE {where} AND random() < :p LIMIT :n"
-            ),
-            params,
-        )
-    )
-
-
 def sample(
     services: Services,
     model: ModelRecord,
@@ -111,12 +73,11 @@ def sample(
     limit: int = SAMPLE_ROWS,
 ) -> Samples:
     """Random samples of the reference and of the window (at most ``limit`` rows each)."""
-    with translate_errors(), services.engine.connect() as conn:
-        reference = active_set(conn, model.id, version)
-        if reference is None:
-            raise NotFound(f"model {model.name!r} has no reference data set; upload one first")
-        ref_rows = _reference_rows(conn, reference, limit)
-        cur_rows = _current_rows(conn, model, window, version, limit)
+    span = Span(model.id, window.start, window.end)
+    rows = sample_rows(services.db, span, version, limit)
+    if rows is None:
+        raise NotFound(f"model {model.name!r} has no reference data set; upload one first")
+    ref_rows, cur_rows = rows
     if not cur_rows:
         raise NotFound(f"model {model.name!r} has no predictions in the last {window.name}")
     import pandas as pd  # heavy: imported on demand

@@ -19,6 +19,7 @@ from monitor.ingest_metrics import IngestMetrics
 from monitor.integrations.genai_metrics import TokenMeter
 from monitor.integrations.kserve import KServeReceiver
 from monitor.integrations.otlp import OtlpReceiver
+from monitor.storage.database import Database
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
 from monitor.storage.partitions import Partitions
@@ -29,6 +30,7 @@ from monitor.storage.summaries import results_summary
 class Services:
     settings: Settings
     engine: Engine
+    db: Database
     registry: CollectorRegistry
     models: ModelStore
     partitions: Partitions
@@ -79,6 +81,7 @@ def build_services(
     services = Services(
         settings=settings,
         engine=engine,
+        db=Database(engine),
         registry=registry,
         models=models,
         partitions=partitions,
@@ -100,9 +103,9 @@ def build_services(
     from monitor.exporter import ResultsCollector, exposition
     from monitor.webhooks.metrics import register_webhook_metrics
 
-    results = ResultsCollector(engine, serve_stale=True)
+    results = ResultsCollector(services.db, serve_stale=True)
     registry.register(results)
     services.exposition = partial(exposition, registry, results)
     services.results_written = results.invalidate
-    register_webhook_metrics(registry, engine)
+    register_webhook_metrics(registry, services.db)
     return services

@@ -20,6 +20,7 @@ from monitor.exporter import ResultsCollector, render
 from monitor.jobs.base import JOB_NAMES, Window
 from monitor.jobs.runner import run_jobs
 from monitor.services import Services, build_services
+from monitor.storage.database import Database
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result, write_results
@@ -70,7 +71,7 @@ def computed(services: Services) -> None:
 def test_registering_runs_no_query() -> None:
     unreachable = make_engine("postgresql://nobody@127.0.0.1:9/none")
     registry = CollectorRegistry()
-    registry.register(ResultsCollector(unreachable))  # would fail if describe() connected
+    registry.register(ResultsCollector(Database(unreachable)))  # would fail if describe() connected
     unreachable.dispose()
 
 
@@ -172,7 +173,7 @@ def _value(collected: Iterable[object], name: str) -> float | None:
 
 def test_scrapes_within_the_ttl_are_served_from_memory(services: Services) -> None:
     clock = FakeClock()
-    collector = ResultsCollector(services.engine, ttl_seconds=5, clock=clock)
+    collector = ResultsCollector(services.db, ttl_seconds=5, clock=clock)
     _write(services, 1.0)
     assert _value(collector.collect(), "ml_custom_figure") == 1.0
     _write(services, 2.0)
@@ -185,7 +186,7 @@ def test_scrapes_within_the_ttl_are_served_from_memory(services: Services) -> No
 def test_unexportable_names_and_labels_are_left_out(services: Services) -> None:
     _write(services, 1.0, "things_total")
     _write(services, 3.0, "fine", {"bad-label": "x", "model": "spoofed", "feature": "amount"})
-    collected = list(ResultsCollector(services.engine).collect())
+    collected = list(ResultsCollector(services.db).collect())
     assert _value(collected, "ml_things_total") is None
     (fine,) = [f for f in collected if f.name == "ml_fine"]
     assert fine.samples[0].labels == {
@@ -200,27 +201,27 @@ def test_a_database_outage_serves_the_last_read(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     _write(services, 7.0)
-    collector = ResultsCollector(services.engine, ttl_seconds=0)
+    collector = ResultsCollector(services.db, ttl_seconds=0)
     assert _value(collector.collect(), "ml_custom_figure") == 7.0
-    collector.engine = make_engine("postgresql://nobody@127.0.0.1:9/none")
+    collector.db = Database(make_engine("postgresql://nobody@127.0.0.1:9/none"))
     with caplog.at_level(logging.WARNING):
         assert _value(collector.collect(), "ml_custom_figure") == 7.0
     assert "cannot read results" in caplog.text
-    collector.engine.dispose()
+    collector.db.dispose()
 
 
 def test_results_of_deleted_models_disappear(services: Services) -> None:
     _write(services, 1.0)
     with services.engine.begin() as conn:
         conn.execute(text("DELETE FROM models"))
-    assert _value(ResultsCollector(services.engine).collect(), "ml_custom_figure") is None
+    assert _value(ResultsCollector(services.db).collect(), "ml_custom_figure") is None
 
 
 @pytest.mark.usefixtures("computed")
 def test_the_cached_exposition_says_what_generate_latest_says(services: Services) -> None:
     _write(services, 0.5, "odd", {"feature": 'a "quoted" \\ back\nslash'})
     services.ingest_metrics.rejected("invalid_record")  # another collector's series
-    collector = ResultsCollector(services.engine)
+    collector = ResultsCollector(services.db)
     alone = CollectorRegistry()
     alone.register(collector)
     assert render(collector.snapshot().families).encode() == generate_latest(alone)
@@ -240,7 +241,7 @@ def test_the_cached_exposition_says_what_generate_latest_says(services: Services
 
 def test_stale_reads_are_served_while_a_background_read_runs(services: Services) -> None:
     clock = FakeClock()
-    collector = ResultsCollector(services.engine, ttl_seconds=5, clock=clock, serve_stale=True)
+    collector = ResultsCollector(services.db, ttl_seconds=5, clock=clock, serve_stale=True)
     _write(services, 1.0)
     assert _value(collector.collect(), "ml_custom_figure") == 1.0
     _write(services, 2.0)

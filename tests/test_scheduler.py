@@ -15,10 +15,11 @@ from sqlalchemy import text
 
 from monitor.config import Settings
 from monitor.jobs.base import JOB_NAMES, Job, Window
-from monitor.jobs.leases import LOCK_NAMESPACE, tick_of
+from monitor.jobs.leases import tick_of
 from monitor.jobs.scheduler import build_scheduler, run_tick
 from monitor.services import Services, build_services
 from monitor.storage.engine import libpq_url
+from monitor.storage.leases import LOCK_NAMESPACE
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 

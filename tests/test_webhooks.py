@@ -26,10 +26,11 @@ from sqlalchemy import text
 from monitor.config import Settings
 from monitor.services import Services, build_services
 from monitor.storage.models import ModelRecord
+from monitor.storage.outbox import claim_next
 from monitor.storage.results import Result, write_results
 from monitor.webhooks.dispatcher import DispatchPolicy, dispatch_pending
 from monitor.webhooks.metrics import register_webhook_metrics
-from monitor.webhooks.outbox import Enqueued, claim_next, enqueue_retrain
+from monitor.webhooks.outbox import Enqueued, enqueue_retrain
 from monitor.webhooks.payload import canonical_body
 from monitor.webhooks.signing import signature, verify
 from monitor.webhooks.triggers import enqueue_from_results
@@ -205,7 +206,7 @@ def test_dead_letter_after_max_attempts_then_retry_by_api(
     model = register(services)
     event = enqueue(services, model)
     registry = CollectorRegistry()
-    register_webhook_metrics(registry, services.engine)
+    register_webhook_metrics(registry, services.db)
     receiver = Receiver(*[500] * 3)
     policy = DispatchPolicy(max_attempts=3, base_delay_seconds=1)
     now = T0

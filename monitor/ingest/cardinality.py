@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from monitor.errors import Problem
 from monitor.storage import cardinality as store
-from monitor.storage.engine import translate_errors
+from monitor.storage.database import Database
 
 VERSION, VARIANT = "version", "variant"
 _FIELDS = {VERSION: "model_version", VARIANT: "variant"}
@@ -43,6 +43,7 @@ class Caps:
 class CardinalityGuard:
     def __init__(self, engine: Engine, caps: Caps, *, ttl_seconds: float = 30.0) -> None:
         self.engine = engine
+        self.db = Database(engine)
         self.caps = caps
         self.ttl = ttl_seconds
         self._known: dict[int, tuple[float, dict[str, set[str]]]] = {}
@@ -52,7 +53,7 @@ class CardinalityGuard:
         """``new``: (model, index of its first record) for models that do not exist yet."""
         if not new:
             return []
-        with translate_errors(), self.engine.connect() as conn:
+        with self.db.connect() as conn:
             existing = store.count_models(conn)
         room = self.caps.models - existing
         return [
@@ -118,7 +119,7 @@ class CardinalityGuard:
             hit = self._known.get(model_id)
         if hit is not None and not fresh and hit[0] > time.monotonic():
             return hit[1]
-        with translate_errors(), self.engine.connect() as conn:
+        with self.db.connect() as conn:
             known = store.known_labels(conn, model_id)
         with self._mutex:
             self._known[model_id] = (time.monotonic() + self.ttl, known)

@@ -16,7 +16,7 @@ from monitor.ingest.files import split_reference_row
 from monitor.ingest.predictions import Limits, RecordChecker
 from monitor.ingest.schema import FeatureSchema, infer_schema
 from monitor.storage import references
-from monitor.storage.engine import translate_errors
+from monitor.storage.database import Database
 from monitor.storage.models import ModelStore
 from monitor.storage.rows import ReferenceRow
 
@@ -59,6 +59,7 @@ def _split(value: Any) -> tuple[float | None, str | None]:
 class ReferenceService:
     def __init__(self, engine: Engine, models: ModelStore, limits: Limits) -> None:
         self.engine = engine
+        self.db = Database(engine)
         self.models = models
         self.limits = limits
 
@@ -94,7 +95,7 @@ class ReferenceService:
         schema = self._schema(model, first)
         problems: list[Problem] = []
         rows = 0
-        with translate_errors(), self.engine.begin() as conn:
+        with self.db.begin() as conn:
             record = self.models.ensure_in(conn, model, schema)
             checker = RecordChecker(
                 record.id, record.schema, self.limits, datetime.now(UTC), reject_unknown=False
@@ -138,7 +139,7 @@ class ReferenceService:
                 "'to' must be after 'from'", [Problem("must be after 'from'", field="to")]
             )
         record = self.models.require(model)
-        with translate_errors(), self.engine.begin() as conn:
+        with self.db.begin() as conn:
             ref_id = references.create_set(conn, record.id, version, "window", (start, end))
             rows = references.copy_window(conn, ref_id, record.id, version or None, start, end)
             if rows == 0:

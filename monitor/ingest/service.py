@@ -16,7 +16,7 @@ from monitor.ingest.cardinality import Caps, CardinalityGuard
 from monitor.ingest.predictions import Limits, first_per_id, group_by_model, typed_rows
 from monitor.ingest.schema import FeatureSchema
 from monitor.ingest_metrics import IngestMetrics
-from monitor.storage.engine import translate_errors
+from monitor.storage.database import Database
 from monitor.storage.ingest import store_predictions
 from monitor.storage.labels import upsert_labels
 from monitor.storage.models import ModelStore
@@ -62,6 +62,7 @@ class IngestService:
         metrics: IngestMetrics,
     ) -> None:
         self.engine = engine
+        self.db = Database(engine)
         self.models = models
         self.partitions = partitions
         self.limits = limits
@@ -135,7 +136,7 @@ class IngestService:
         ) + self.guard.label_problems(model_id, "variant", variants, indexes)
 
     def _store(self, checked: list[_Checked], received: int, kind: str) -> IngestResult:
-        with translate_errors(), self.engine.begin() as conn:
+        with self.db.begin() as conn:
             stored = self._store_in(conn, checked)
         return self._counted(stored, received, kind)
 
@@ -183,7 +184,7 @@ class IngestService:
         Raises ``SchemaMoved`` when another writer stored a different inferred schema first:
         the caller runs its transaction again."""
         tx = IngestTransaction(self, kind)
-        with translate_errors(), self.engine.begin() as conn:
+        with self.db.begin() as conn:
             tx.conn = conn
             yield tx
         tx.committed()
@@ -212,7 +213,7 @@ class IngestService:
                 "first; nothing was stored"
             )
         stored = 0
-        with translate_errors(), self.engine.begin() as conn:
+        with self.db.begin() as conn:
             for model, rows in by_model.items():
                 record = self.models.require(model)
                 stored += upsert_labels(conn, record.id, rows)

@@ -11,7 +11,6 @@ from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.schemas import CostSettings
 from monitor.services import Services
 from monitor.stats.cost import Prices, Usage, compute_cost, cost_per_million, token_cost
-from monitor.storage.engine import translate_errors
 from monitor.storage.labelled import usage_totals
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
@@ -33,7 +32,7 @@ def prices_of(config: Mapping[str, Any]) -> tuple[Prices, str]:
 
 
 def run_cost(services: Services, model: ModelRecord, window: Window) -> list[Result]:
-    with translate_errors(), services.engine.connect() as conn:
+    with services.db.connect() as conn:
         totals = usage_totals(conn, Span(model.id, window.start, window.end))
     if totals.predictions == 0:
         return []

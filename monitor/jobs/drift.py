@@ -36,17 +36,16 @@ from monitor.jobs.drift_columns import (
     numeric_from_rollups,
     numeric_from_samples,
 )
-from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.stats import verdict
+from monitor.storage.drift import window as drift_window
 from monitor.storage.drift.bins import CategoryRollup, NumericRollup
-from monitor.storage.drift.profiles import (
-    ColumnProfile,
-)
-from monitor.storage.engine import translate_errors
+from monitor.storage.drift.profiles import ColumnProfile
+from monitor.storage.drift.window import CurrentWindow, rows_of
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
+from monitor.storage.span import Span
 
 
 @dataclass(frozen=True)
@@ -92,11 +91,35 @@ def evaluate_drift(
 ) -> DriftEvaluation:
     """Drift of ``model`` in ``window``, per version, against the active reference(s)."""
     settings = drift_settings(model)
-    now = now or datetime.now(UTC)
-    with translate_errors():
-        current = read_windows(services, model, window, settings, now)
+    current = read_windows(services, model, window, settings, now or datetime.now(UTC))
     versions = tuple(_version(c, settings) for c in current)
     return DriftEvaluation(model.name, window, tuple(v for v in versions if v is not None))
+
+
+def read_windows(
+    services: Services,
+    model: ModelRecord,
+    window: Window,
+    settings: DriftSettings,
+    now: datetime,
+    *,
+    samples: bool = True,
+) -> list[CurrentWindow]:
+    """The window's current data per active reference and version (``storage.drift.window``)."""
+    return drift_window.read_windows(
+        services.db,
+        model,
+        Span(model.id, window.start, window.end),
+        psi_bins=settings.psi_bins,
+        retention_days=services.settings.retention_days,
+        now=now,
+        samples=samples,
+    )
+
+
+def ensure_profiles(services: Services, model: ModelRecord) -> list[int]:
+    """Build the profiles of the model's active references now, not at the next run."""
+    return drift_window.ensure_profiles(services.db, model, drift_settings(model).psi_bins)
 
 
 # --- compute -----------------------------------------------------------------------------------

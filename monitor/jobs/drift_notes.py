@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Engine
-
 from monitor.catalogue import PREDICTION_DRIFT_SCORE
-from monitor.storage.engine import translate_errors
+from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
 from monitor.storage.reference_coverage import ReferenceCoverage, active_references
 
@@ -38,6 +36,6 @@ def drift_notes(model: str, references: Sequence[ReferenceCoverage]) -> list[str
     ]
 
 
-def notes_for(engine: Engine, models: Sequence[ModelRecord]) -> list[str]:
-    with translate_errors(), engine.connect() as conn:
+def notes_for(db: Database, models: Sequence[ModelRecord]) -> list[str]:
+    with db.connect() as conn:
         return [n for m in models for n in drift_notes(m.name, active_references(conn, m.id))]

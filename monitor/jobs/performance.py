@@ -18,7 +18,6 @@ from monitor.catalogue import MODEL_PERFORMANCE, WINDOW_SAMPLES
 from monitor.jobs.base import Window
 from monitor.services import Services
 from monitor.stats import performance as perf
-from monitor.storage.engine import translate_errors
 from monitor.storage.labelled import Labelled, labelled_predictions
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
@@ -34,7 +33,7 @@ def run_performance(services: Services, model: ModelRecord, window: Window) -> l
     compute = _TASKS.get(model.task)
     if compute is None:
         return []
-    with translate_errors(), services.engine.connect() as conn:
+    with services.db.connect() as conn:
         groups = labelled_predictions(conn, Span(model.id, window.start, window.end))
     positive = model.config.get("positive_class")
     out: list[Result] = []

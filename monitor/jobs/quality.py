@@ -1,6 +1,6 @@
 """The data-quality job: missing values, out-of-range values, new categories, unknown features.
 
-With an active reference, every figure comes from the drift rollups (``drift_window``): a
+With an active reference, every figure comes from the drift rollups (``storage.drift.window``): a
 numeric value is out of range when it falls in the open bin below the reference minimum or the
 one above the maximum; a category is new when the reference profile does not name it (with more
 than ``profiles.MAX_CATEGORIES`` reference categories, a rare old one may count as new).
@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
-
 from monitor.catalogue import (
     FEATURE_MISSING_RATIO,
     FEATURE_NEW_CATEGORY_RATIO,
@@ -27,25 +25,23 @@ from monitor.catalogue import (
     WINDOW_SAMPLES,
 )
 from monitor.jobs.base import Window
-from monitor.jobs.drift import drift_settings
-from monitor.jobs.drift_window import CurrentWindow, read_windows, rows_of
+from monitor.jobs.drift import drift_settings, read_windows
 from monitor.services import Services
 from monitor.storage.drift.bins import CategoryRollup, NumericRollup, schema_rollup
-from monitor.storage.drift.colscan import RowSet, driver, unknown_feature_counts
+from monitor.storage.drift.presence import feature_presence
 from monitor.storage.drift.profiles import ColumnProfile
-from monitor.storage.engine import translate_errors
+from monitor.storage.drift.window import CurrentWindow, rows_of
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
+from monitor.storage.span import Span
 
 
 def run_quality(services: Services, model: ModelRecord, window: Window) -> list[Result]:
     settings = drift_settings(model)
-    with translate_errors():
-        current = read_windows(services, model, window, settings, datetime.now(UTC), samples=False)
-        if current:
-            return [r for c in current for r in _from_rollups(c, window.name)]
-        with services.engine.connect() as conn:
-            return _without_reference(conn, model, window)
+    current = read_windows(services, model, window, settings, datetime.now(UTC), samples=False)
+    if current:
+        return [r for c in current for r in _from_rollups(c, window.name)]
+    return _without_reference(services, model, window)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -129,32 +125,16 @@ def _from_rollups(current: CurrentWindow, window: str) -> list[Result]:
     return out
 
 
-def _without_reference(conn: Connection, model: ModelRecord, window: Window) -> list[Result]:
+def _without_reference(services: Services, model: ModelRecord, window: Window) -> list[Result]:
     """Missing ratios and schema violations from one scan of the window's rows."""
-    schema = model.schema
-    numeric, categorical = schema.numeric_names, schema.categorical_names
-    counts = [f"count(p.num[{i + 1}])" for i in range(len(numeric))]
-    counts += [f"count(p.cat[{i + 1}])" for i in range(len(categorical))]
-    where = "p.model_id = %(model_id)s AND p.ts >= %(a)s AND p.ts < %(b)s"
-    params = {"model_id": model.id, "a": window.start, "b": window.end}
-    with driver(conn).cursor() as cur:
-        cur.execute(
-            f"SELECT p.model_version, count(*) {''.join(', ' + c for c in counts)} "
-            f"FROM predictions p WHERE {where} GROUP BY 1",
-            params,
-        )
-        groups = cur.fetchall()
-    unknown: dict[str, Counter[str | None]] = {}
-    for (version, _hour), names in unknown_feature_counts(
-        conn, RowSet("predictions", where, params)
-    ).items():
-        unknown.setdefault(version, Counter()).update(names)
+    span = Span(model.id, window.start, window.end)
     out: list[Result] = []
-    for version, total, *present in groups:
-        for name, n in zip([*numeric, *categorical], present, strict=True):
+    for group in feature_presence(services.db, span, model.schema):
+        total = group.rows
+        for name, n in group.present.items():
             out.append(
                 Result(
-                    version,
+                    group.version,
                     window.name,
                     FEATURE_MISSING_RATIO.result,
                     (total - n) / total,
@@ -162,10 +142,15 @@ def _without_reference(conn: Connection, model: ModelRecord, window: Window) -> 
                     {"rows": total},
                 )
             )
-        names = unknown.get(version, Counter())
-        rollup = schema_rollup(total, names[None], names)
-        out += _schema_results(rollup, version, window.name)
+        rollup = schema_rollup(total, group.unknown[None], group.unknown)
+        out += _schema_results(rollup, group.version, window.name)
         out.append(
-            Result(version, window.name, WINDOW_SAMPLES.result, float(total), {"metric": "quality"})
+            Result(
+                group.version,
+                window.name,
+                WINDOW_SAMPLES.result,
+                float(total),
+                {"metric": "quality"},
+            )
         )
     return out

@@ -13,11 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, text
 
 from monitor.config import Settings
 from monitor.errors import MonitorError, Problem, ValidationFailed
@@ -25,10 +22,9 @@ from monitor.jobs.base import Job, Window
 from monitor.jobs.drift_notes import notes_for
 from monitor.jobs.registry import JobRegistry, default_registry
 from monitor.services import Services, build_services
-from monitor.storage.engine import translate_errors
 from monitor.storage.jobs import record_run
 from monitor.storage.models import ModelRecord
-from monitor.storage.results import Result, write_results
+from monitor.storage.results import replace_job_results
 from monitor.webhooks.triggers import enqueue_from_results
 
 log = logging.getLogger(__name__)
@@ -177,8 +173,8 @@ def _run_one(
     clock = time.perf_counter()
     try:
         rows = [row for w in windows for row in job(services, record, Window.ending(w, end))]
-        with translate_errors(), services.engine.begin() as conn:
-            written = _write(conn, name, record.id, end, windows, rows)
+        with services.db.begin() as conn:
+            written = replace_job_results(conn, name, record.id, end, windows, rows)
             # retraining webhook: decided in the results' transaction (outbox), sent later
             enqueue_from_results(conn, services, record, end, rows)
     except Exception as exc:  # one model's failure must not stop the others; counted below
@@ -194,34 +190,12 @@ def _run_one(
     return JobOutcome(name, record.name, windows, written, time.perf_counter() - clock)
 
 
-def _write(
-    conn: Connection,
-    job: str,
-    model_id: int,
-    end: datetime,
-    windows: Sequence[str],
-    rows: Sequence[Result],
-) -> int:
-    """Upsert ``rows`` (tagged with the job in ``details``), then drop the job's latest values in
-    these windows that this run did not write again."""
-    tagged = [replace(r, details={**(r.details or {}), "job": job}) for r in rows]
-    written = write_results(conn, model_id, end, tagged)
-    conn.execute(
-        text(
-            "DELETE FROM latest_results WHERE model_id = :model_id AND window_end < :end "
-            'AND "window" = ANY(:windows) AND details @> :job'
-        ),
-        {"model_id": model_id, "end": end, "windows": list(windows), "job": Jsonb({"job": job})},
-    )
-    return written
-
-
 def _record_health(
     services: Services, name: str, started: datetime, outcomes: Sequence[JobOutcome]
 ) -> None:
     failed = [o for o in outcomes if not o.ok]
     error = f"{failed[-1].model}: {failed[-1].error}" if failed else None
-    with translate_errors(), services.engine.begin() as conn:
+    with services.db.begin() as conn:
         record_run(
             conn,
             name,
@@ -242,7 +216,7 @@ def run_jobs_cli(settings: Settings, model: str | None, job: str | None) -> str:
             report = run_jobs(services, model, job)
             drifted = {o.model for o in report.outcomes if o.job == "drift" and o.ok}
             records = [services.models.require(name) for name in sorted(drifted)]
-            notes = notes_for(services.engine, records)
+            notes = notes_for(services.db, records)
         finally:
             services.engine.dispose()
     table = "\n".join([report.table(), *notes])

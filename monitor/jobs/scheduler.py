@@ -16,10 +16,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.jobs.base import JOB_NAMES, Job
-from monitor.jobs.leases import holder_name, job_lease, tick_of
+from monitor.jobs.leases import holder_name, tick_of
 from monitor.jobs.maintenance import run_maintenance
 from monitor.jobs.runner import RunReport, run_jobs
 from monitor.services import Services
+from monitor.storage.leases import job_lease
 from monitor.webhooks.dispatcher import DISPATCH_INTERVAL_SECONDS, dispatch_pending
 
 log = logging.getLogger(__name__)

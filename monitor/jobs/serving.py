@@ -42,7 +42,6 @@ from monitor.stats.serving import (
     prediction_drift,
     throughput,
 )
-from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.storage.serving import (
@@ -65,7 +64,7 @@ Key = tuple[str | None, str]  # (model_version or None for the pooled variant, v
 
 def run_serving(services: Services, model: ModelRecord, window: Window) -> list[Result]:
     span = Span(model.id, window.start, window.end)
-    with translate_errors(), services.engine.connect() as conn:
+    with services.db.connect() as conn:
         groups = group_stats(conn, span, DEFAULT_QUANTILES)
         loads = latest_loads(conn, model.id, window.end)
         production = _find(groups, (None, PRODUCTION))

@@ -7,12 +7,15 @@ A job re-run for the same window end overwrites its rows, so re-running changes 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
+
+from monitor.storage.database import Database
+from monitor.storage.jobs import JobState, read_job_states
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,65 @@ def write_results(
     conn.execute(_UPSERT_HISTORY, params)
     conn.execute(_UPSERT_LATEST, params)
     return len(rows)
+
+
+def replace_job_results(
+    conn: Connection,
+    job: str,
+    model_id: int,
+    end: datetime,
+    windows: Sequence[str],
+    rows: Sequence[Result],
+) -> int:
+    """Upsert ``rows`` (tagged with the job in ``details``), then drop the job's latest values in
+    these windows that this run did not write again."""
+    tagged = [replace(r, details={**(r.details or {}), "job": job}) for r in rows]
+    written = write_results(conn, model_id, end, tagged)
+    conn.execute(
+        text(
+            "DELETE FROM latest_results WHERE model_id = :model_id AND window_end < :end "
+            'AND "window" = ANY(:windows) AND details @> :job'
+        ),
+        {"model_id": model_id, "end": end, "windows": list(windows), "job": Jsonb({"job": job})},
+    )
+    return written
+
+
+def performance_baselines(
+    conn: Connection, model_id: int, window_end: datetime, days: int
+) -> dict[tuple[str, str, str], float]:
+    """Average of each (version, window, metric) performance figure over the ``days`` before
+    ``window_end``: the same baseline as the MLPerformanceDrop alert rule."""
+    rows = conn.execute(
+        text(
+            "SELECT model_version, \"window\", labels->>'metric', avg(value) FROM results "
+            "WHERE model_id = :model_id AND metric = 'model_performance' "
+            "AND window_end >= :since AND window_end < :end AND value IS NOT NULL "
+            "GROUP BY model_version, \"window\", labels->>'metric'"
+        ),
+        {"model_id": model_id, "since": window_end - timedelta(days=days), "end": window_end},
+    )
+    return {(version, window, metric): float(avg) for version, window, metric, avg in rows}
+
+
+# labels as text, parsed with orjson by the exporter: several times faster than the driver's
+# jsonb loader
+_EXPORTED = (
+    'SELECT r.metric, m.name, r.model_version, r."window", r.labels::text, r.value '
+    "FROM latest_results r JOIN models m ON m.id = r.model_id WHERE r.value IS NOT NULL"
+)
+ExportedRow = tuple[str, str, str, str, str, float]  # metric, model, version, window, labels
+
+
+def read_exported(db: Database) -> tuple[list[ExportedRow], list[JobState]]:
+    """What ``/metrics`` shows, over one connection: every latest result with a value, and
+    every job's health."""
+    with db.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor(binary=True) as cur:
+            rows: list[ExportedRow] = cur.execute(_EXPORTED).fetchall()
+        return rows, read_job_states(conn)
 
 
 @dataclass(frozen=True)

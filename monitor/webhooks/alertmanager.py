@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import NotFound, Problem, ValidationFailed
 from monitor.services import Services
-from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelRecord
 from monitor.webhooks.outbox import enqueue_retrain
 from monitor.webhooks.payload import public_base_url
@@ -112,7 +111,7 @@ def receive_alerts(
     wanted = [(i, a) for i, a in enumerate(payload.alerts) if a.wants_retraining]
     records = _models_for(services, wanted)
     results: list[dict[str, Any]] = []
-    with translate_errors(), services.engine.begin() as conn:
+    with services.db.begin() as conn:
         for i, alert in wanted:
             done = enqueue_retrain(
                 conn,

@@ -19,14 +19,8 @@ import httpx
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.services import Services
-from monitor.storage.engine import translate_errors
-from monitor.webhooks.outbox import (
-    Claimed,
-    DeliveryOutcome,
-    claim_next,
-    record_outcome,
-    webhook_settings,
-)
+from monitor.storage.outbox import Claimed, DeliveryOutcome, claim_next, record_outcome
+from monitor.webhooks.outbox import webhook_settings
 from monitor.webhooks.payload import canonical_body
 from monitor.webhooks.signing import signed_headers
 
@@ -145,7 +139,7 @@ def dispatch_pending(
     with httpx.Client(transport=transport, timeout=policy.timeout_seconds) as client:
         for _ in range(policy.max_events_per_run):
             started = clock()
-            with translate_errors(), services.engine.begin() as conn:
+            with services.db.begin() as conn:
                 claimed = claim_next(conn, started, started + policy.lease)
             if claimed is None:
                 break
@@ -166,7 +160,7 @@ def _record(
     finished: datetime,
 ) -> None:
     retry_at = finished + policy.backoff(claimed.attempts, rng) if outcome == "retry" else None
-    with translate_errors(), services.engine.begin() as conn:
+    with services.db.begin() as conn:
         kept = record_outcome(
             conn, claimed, outcome, now=finished, next_attempt_at=retry_at, error=attempt.error
         )

@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
 
 from monitor import catalogue
 from monitor.errors import StorageError
-from monitor.storage.engine import translate_errors
-from monitor.webhooks.outbox import delivery_totals, status_counts
+from monitor.storage.database import Database
+from monitor.storage.outbox import delivery_totals, status_counts
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +28,8 @@ _EVENTS = (catalogue.WEBHOOK_EVENTS.family, catalogue.WEBHOOK_EVENTS.help)
 
 
 class WebhookCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
         # no query at registration time
@@ -43,7 +42,7 @@ class WebhookCollector(Collector):
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
         try:
-            with translate_errors(), self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 totals, counts = delivery_totals(conn), status_counts(conn)
         except StorageError as exc:
             # a scrape must not fail because of one collector; the absent series says enough
@@ -60,7 +59,7 @@ class WebhookCollector(Collector):
         return [deliveries, events]
 
 
-def register_webhook_metrics(registry: CollectorRegistry, engine: Engine) -> WebhookCollector:
-    collector = WebhookCollector(engine)
+def register_webhook_metrics(registry: CollectorRegistry, db: Database) -> WebhookCollector:
+    collector = WebhookCollector(db)
     registry.register(collector)
     return collector

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from monitor.catalogue import (
     DATASET_DRIFT_SHARE,
@@ -32,7 +32,7 @@ from monitor.catalogue import (
 from monitor.schemas import DriftSettings
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
-from monitor.storage.results import Result
+from monitor.storage.results import Result, performance_baselines
 from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
 from monitor.webhooks.payload import Reason, public_base_url
 
@@ -105,23 +105,6 @@ def drift_evidence(model: ModelRecord, results: Sequence[Result]) -> tuple[str, 
     return "", {}
 
 
-def performance_baselines(
-    conn: Connection, model_id: int, window_end: datetime, days: int = BASELINE_DAYS
-) -> dict[tuple[str, str, str], float]:
-    """Average of each (version, window, metric) performance figure over the ``days`` before
-    ``window_end``: the same baseline as the MLPerformanceDrop alert rule."""
-    rows = conn.execute(
-        text(
-            "SELECT model_version, \"window\", labels->>'metric', avg(value) FROM results "
-            "WHERE model_id = :model_id AND metric = 'model_performance' "
-            "AND window_end >= :since AND window_end < :end AND value IS NOT NULL "
-            "GROUP BY model_version, \"window\", labels->>'metric'"
-        ),
-        {"model_id": model_id, "since": window_end - timedelta(days=days), "end": window_end},
-    )
-    return {(version, window, metric): float(avg) for version, window, metric, avg in rows}
-
-
 def _dropped(metric: str, value: float, baseline: float, drop: float) -> bool:
     if metric in PERFORMANCE_HIGHER_IS_BETTER:
         return value < (1 - drop) * baseline
@@ -179,7 +162,7 @@ def enqueue_from_results(
         by_window[r.window].append(r)
     baselines: Mapping[tuple[str, str, str], float] = {}
     if any(r.metric == MODEL_PERFORMANCE.result for r in results):
-        baselines = performance_baselines(conn, model.id, window_end)
+        baselines = performance_baselines(conn, model.id, window_end, BASELINE_DAYS)
     for window, rows in by_window.items():
         candidates: tuple[tuple[Reason, tuple[str, dict[str, Any]]], ...] = (
             ("drift", drift_evidence(model, rows)),

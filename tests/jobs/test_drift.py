@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from monitor.jobs import drift_window
 from monitor.jobs.drift import evaluate_drift, run_drift
 from monitor.jobs.runner import run_jobs
 from monitor.services import Services
+from monitor.storage.drift import window as drift_window
 from monitor.storage.results import Result, read_latest
 from tests.jobs.drift_data import (
     insert_predictions,

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from scipy import stats as scipy_stats
 
-from monitor.jobs import drift_window
 from monitor.jobs.drift import evaluate_drift
 from monitor.services import Services
 from monitor.stats import drift
+from monitor.storage.drift import window as drift_window
 from monitor.storage.drift.bins import NumericRollup
 from monitor.storage.drift.colscan import ColumnSpec, driver
 from monitor.storage.drift.profiles import QUANTILE_BINS, numeric_profile

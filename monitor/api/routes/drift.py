@@ -23,7 +23,6 @@ from monitor.ingest.names import MODEL_NAME
 from monitor.jobs.drift_notes import drift_notes
 from monitor.jobs.runner import windows_for
 from monitor.reports import render_report, report_window
-from monitor.storage.engine import translate_errors
 from monitor.storage.reference_coverage import active_references
 from monitor.storage.results import StoredResult, read_latest
 
@@ -131,7 +130,7 @@ def get_drift(
             f"window {window!r} is not computed for model {record.name!r}; its windows are "
             f"{', '.join(configured)} (set 'windows' in the model's configuration)"
         )
-    with translate_errors(), svc.engine.connect() as conn:
+    with svc.db.connect() as conn:
         rows = read_latest(conn, record.id, metrics=METRICS)
         references = active_references(conn, record.id)
     return drift_body(record.name, window, version, rows) | {

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends
 from monitor.api.deps import ServicesDep, require_writer
 from monitor.api.routing import MonitorRoute
 from monitor.schemas import EventIn
-from monitor.storage.engine import translate_errors
 from monitor.storage.events import add_event
 
 router = APIRouter(
@@ -19,7 +18,7 @@ router = APIRouter(
 
 @router.post("/events", status_code=201, summary="Record a deployment event")
 def post_event(event: EventIn, svc: ServicesDep) -> dict[str, Any]:
-    with translate_errors(), svc.engine.begin() as conn:
+    with svc.db.begin() as conn:
         record = svc.models.ensure_in(conn, event.model)
         event_id = add_event(
             conn,

@@ -8,13 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from monitor.api.deps import ServicesDep
 from monitor.api.routing import MonitorRoute
 from monitor.errors import StorageError
-from monitor.storage import migrate
-from monitor.storage.engine import translate_errors
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=MonitorRoute, tags=["health"])
@@ -28,9 +25,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness: database reachable and migrations at head")
 def readyz(svc: ServicesDep) -> Any:
     try:
-        with translate_errors(), svc.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        at_head = migrate.is_at_head(svc.engine)
+        at_head = svc.db.at_head()
     except StorageError as exc:
         # the driver's text names hosts, ports and users: the log gets it, the answer does not
         log.warning("readiness: the database is not reachable: %s", exc)

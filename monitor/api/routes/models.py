@@ -14,9 +14,8 @@ from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
 from monitor.ingest.names import MODEL_NAME
-from monitor.jobs.drift_window import ensure_profiles
+from monitor.jobs.drift import ensure_profiles
 from monitor.schemas import ModelConfig, WindowRef, without_secrets
-from monitor.storage.engine import translate_errors
 from monitor.storage.events import recent_events
 from monitor.storage.models import ModelRecord
 from monitor.storage.references import active_set
@@ -54,7 +53,7 @@ def list_models(svc: ServicesDep) -> dict[str, Any]:
 def get_model(model: ModelName, svc: ServicesDep) -> dict[str, Any]:
     record = svc.models.require(model)
     body = public_summary(record)
-    with translate_errors(), svc.engine.connect() as conn:
+    with svc.db.connect() as conn:
         ref = active_set(conn, record.id, "")
         body["reference"] = (
             {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in ref.items()}

@@ -12,7 +12,6 @@ from monitor.api.deps import ServicesDep
 from monitor.jobs.runner import windows_for
 from monitor.reports import report_window
 from monitor.status_page import LATEST_METRICS, SPARK_METRICS, build_view, render
-from monitor.storage.engine import translate_errors
 from monitor.storage.history import read_history
 from monitor.storage.results import read_latest
 
@@ -29,7 +28,7 @@ def status_page(
     report_window(window)  # 422 for a malformed window
     now = datetime.now(UTC)
     records = svc.models.list()
-    with translate_errors(), svc.engine.connect() as conn:
+    with svc.db.connect() as conn:
         latest = read_latest(conn, metrics=LATEST_METRICS)
         history = {
             r.id: read_history(

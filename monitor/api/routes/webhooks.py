@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from monitor.api.deps import ServicesDep, require_reader, require_writer
 from monitor.api.routing import MonitorRoute
-from monitor.storage.engine import translate_errors
-from monitor.webhooks.outbox import Status, list_events, retry_event
+from monitor.storage.outbox import Status, list_events, retry_event
 
 router = APIRouter(route_class=MonitorRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -24,7 +23,7 @@ def get_webhooks(
     model: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    with translate_errors(), svc.engine.connect() as conn:
+    with svc.db.connect() as conn:
         return {"events": list_events(conn, status=status, model=model, limit=limit)}
 
 
@@ -34,5 +33,5 @@ def get_webhooks(
     summary="Deliver a dead (or pending) event again, now, with a fresh attempt budget",
 )
 def post_retry(event_id: UUID, svc: ServicesDep) -> dict[str, Any]:
-    with translate_errors(), svc.engine.begin() as conn:
+    with svc.db.begin() as conn:
         return retry_event(conn, event_id)

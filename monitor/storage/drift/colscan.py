@@ -6,7 +6,8 @@ categorical values come back already counted by PostgreSQL (``GROUPING SETS``, o
 unknown features (``extra->'unknown_features'``) are counted by name.
 
 Groups are (model version, hour bucket) for ``predictions`` and a single group for
-``reference_rows``. Both tables are read under the alias ``p``; callers pass the WHERE clause.
+``reference_rows``. Both tables are read under the alias ``p``; which rows is a ``RowSet``, made
+from typed values by its constructors (``RowSet.predictions``, ``RowSet.reference``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from monitor.storage.drift.pgbinary import decode_rows, register_numpy_arrays
+from monitor.storage.span import Scope
 
 Role = Literal["feature", "prediction", "label", "schema"]
 ColumnKind = Literal["numeric", "categorical"]
@@ -60,6 +62,7 @@ class ColumnSpec:
 class RowSet:
     """Which rows: ``table`` with alias p, a WHERE clause over p, its psycopg parameters.
 
+    Made by ``predictions`` and ``reference`` from typed values, never from a caller's SQL.
     ``bucket`` says that every row lies in that hour bucket (no per-row bucketing needed);
     ``sample_percent`` reads that share of the table's blocks (``TABLESAMPLE SYSTEM``).
     """
@@ -69,6 +72,63 @@ class RowSet:
     params: Mapping[str, Any]
     bucket: datetime | None = None
     sample_percent: float | None = None
+
+    @classmethod
+    def predictions(
+        cls,
+        scope: Scope,
+        *,
+        ts_from: datetime | None = None,
+        ts_to: datetime | None = None,
+        received: tuple[datetime, datetime] | None = None,
+        received_before: datetime | None = None,
+    ) -> RowSet:
+        """Rows of ``scope`` with ``ts_from <= ts < ts_to`` and ``received_at`` in ``received``
+        [from, to) or before ``received_before`` (each bound only where given)."""
+        clauses = [scope.where()]
+        bounds: dict[str, Any] = {}
+        for name, sql, value in (
+            ("ts0", "p.ts >= %(ts0)s", ts_from),
+            ("ts1", "p.ts < %(ts1)s", ts_to),
+            ("rx0", "p.received_at >= %(rx0)s", received[0] if received else None),
+            ("rx1", "p.received_at < %(rx1)s", received[1] if received else received_before),
+        ):
+            if value is not None:
+                clauses.append(sql)
+                bounds[name] = value
+        return cls("predictions", " AND ".join(clauses), scope.params(**bounds))
+
+    @classmethod
+    def reference(
+        cls,
+        reference_id: int,
+        *,
+        blocks: tuple[int, int] | None = None,
+        share: float | None = None,
+        sample_percent: float | None = None,
+    ) -> RowSet:
+        """A reference set's rows: those in table ``blocks`` [first, stop) (a TID range scan),
+        a random ``share`` of the rows, or ``sample_percent`` of the table's blocks."""
+        where = "p.reference_id = %(r)s"
+        params: dict[str, Any] = {"r": reference_id}
+        if blocks is not None:
+            where += " AND p.ctid >= %(lo)s::tid AND p.ctid < %(hi)s::tid"
+            params |= {"lo": f"({blocks[0]},0)", "hi": f"({blocks[1]},0)"}
+        if share is not None:
+            where += " AND random() < %(share)s"
+            params["share"] = share
+        return cls("reference_rows", where, params, sample_percent=sample_percent)
+
+    def naming_unknown(self, columns: Mapping[int, tuple[ColumnSpec, Sequence[str]]]) -> RowSet:
+        """The rows where any of ``columns`` (col -> spec, known categories) holds a value
+        outside its known categories."""
+        params = dict(self.params)
+        tests = []
+        for col, (spec, known) in columns.items():
+            params[f"known_{col}"] = list(known)
+            tests.append(f"NOT ({spec.sql()} = ANY(%(known_{col})s::text[]))")
+        where = f"{self.where} AND ({' OR '.join(tests)})"
+        return RowSet(self.table, where, params, self.bucket, self.sample_percent)
 
     @property
     def grouped(self) -> bool:

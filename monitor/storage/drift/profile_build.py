@@ -111,11 +111,7 @@ def _chunks(reference_id: int, blocks: int) -> list[RowSet]:
     """The reference's rows in ranges of table blocks (TID range scans), so that no single
     query result holds the whole set."""
     return [
-        RowSet(
-            "reference_rows",
-            "p.reference_id = %(r)s AND p.ctid >= %(lo)s::tid AND p.ctid < %(hi)s::tid",
-            {"r": reference_id, "lo": f"({first},0)", "hi": f"({first + CHUNK_BLOCKS},0)"},
-        )
+        RowSet.reference(reference_id, blocks=(first, first + CHUNK_BLOCKS))
         for first in range(0, blocks + 1, CHUNK_BLOCKS)
     ]
 
@@ -129,9 +125,7 @@ def reference_numbers(
     conn: Connection, reference_id: int, specs: Sequence[ColumnSpec]
 ) -> list[FloatArray]:
     """Every numeric column of a (small) reference as one array each, NaN = missing."""
-    matrix = _matrix(
-        conn, RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id}), specs
-    )
+    matrix = _matrix(conn, RowSet.reference(reference_id), specs)
     return [np.ascontiguousarray(matrix[:, j]) for j in range(len(specs))]
 
 
@@ -192,17 +186,11 @@ def _sample(
 ) -> tuple[RowSet, FloatArray]:
     """About ``SAMPLE_ROWS`` rows from random table blocks (or random rows, if the sampled
     blocks missed the reference) and their numeric columns."""
-    sampled = RowSet(
-        "reference_rows",
-        "p.reference_id = %(r)s",
-        {"r": reference_id},
-        sample_percent=min(100.0, 100.0 * SAMPLE_ROWS / rows),
-    )
+    sampled = RowSet.reference(reference_id, sample_percent=min(100.0, 100.0 * SAMPLE_ROWS / rows))
     matrix = _matrix(conn, sampled, numeric)
     if matrix.shape[0] >= min(rows, SAMPLE_ROWS) // 10:
         return sampled, matrix
-    share = {"r": reference_id, "share": SAMPLE_ROWS / rows}
-    sampled = RowSet("reference_rows", "p.reference_id = %(r)s AND random() < %(share)s", share)
+    sampled = RowSet.reference(reference_id, share=SAMPLE_ROWS / rows)
     return sampled, _matrix(conn, sampled, numeric)
 
 
@@ -272,7 +260,7 @@ def build_profile(
         profiled = _sampled_profiles(engine, reference_id, (numeric, categorical), rows, psi_bins)
         columns |= {c.spec.col: c for c in profiled}
     else:
-        everything = RowSet("reference_rows", "p.reference_id = %(r)s", {"r": reference_id})
+        everything = RowSet.reference(reference_id)
         tasks: list[Callable[[Connection], Any]] = [
             partial(_matrix, rows=everything, specs=numeric),
             partial(category_counts, rows=everything, specs=categorical),

@@ -47,6 +47,7 @@ from monitor.storage.drift.colscan import (
 from monitor.storage.drift.pgbinary import float8_array, int4_array, int8_array
 from monitor.storage.drift.profiles import ColumnProfile, Profile
 from monitor.storage.drift.rowscan import scan, scan_each
+from monitor.storage.span import Scope
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,32 +60,6 @@ _YOUNG_TRANSACTION_SECONDS = 60
 
 
 # --- the watermark and coverage ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The rows a profile covers: one model, and its versions (one version's own reference, or
-    the model-wide reference for every version without one)."""
-
-    model_id: int
-    version: str | None  # None: every version not in ``excluded``
-    excluded: tuple[str, ...] = ()
-
-    def where(self) -> str:
-        clause = "p.model_id = %(model_id)s"
-        if self.version is not None:
-            return clause + " AND p.model_version = %(version)s"
-        if self.excluded:
-            return clause + " AND p.model_version <> ALL(%(excluded)s)"
-        return clause
-
-    def params(self, **more: Any) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id,
-            "version": self.version,
-            "excluded": list(self.excluded),
-            **more,
-        }
 
 
 def floor_to(ts: datetime, seconds: int) -> datetime:
@@ -149,12 +124,7 @@ def refresh(conn: Connection, profile: Profile, scope: Scope, needed_from: datet
         new_mark = max(new_mark, old_mark)
         if new_mark > old_mark:
             row_sets.append(
-                RowSet(
-                    "predictions",
-                    f"{scope.where()} AND p.received_at >= %(w0)s AND p.received_at < %(w1)s "
-                    "AND p.ts >= %(since)s",
-                    scope.params(w0=old_mark, w1=new_mark, since=covered_from),
-                )
+                RowSet.predictions(scope, ts_from=covered_from, received=(old_mark, new_mark))
             )
         if start < covered_from:
             row_sets += _backfill(conn, scope, start, covered_from, new_mark)
@@ -183,14 +153,11 @@ def _backfill(
     stop = end if end is not None else floor_to(last, HOUR) + timedelta(seconds=HOUR)
     hours = int((stop - start).total_seconds() // HOUR)
     return [
-        RowSet(
-            "predictions",
-            f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
-            scope.params(
-                a=start + timedelta(seconds=HOUR * i),
-                b=start + timedelta(seconds=HOUR * (i + 1)),
-                mark=mark,
-            ),
+        RowSet.predictions(
+            scope,
+            ts_from=start + timedelta(seconds=HOUR * i),
+            ts_to=start + timedelta(seconds=HOUR * (i + 1)),
+            received_before=mark,
         )
         for i in range(hours)
     ]
@@ -375,11 +342,7 @@ def window_rollups(
             for row in cur:
                 add_columns(out.setdefault(row[0], {}), {row[3]: _decode(row, columns)})
     raw = [
-        RowSet(
-            "predictions",
-            f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
-            scope.params(a=first, b=stop, mark=coverage.watermark),
-        )
+        RowSet.predictions(scope, ts_from=first, ts_to=stop, received_before=coverage.watermark)
         for first, stop, _sign in plan.raw
     ]
     for (_first, _stop, sign), deltas in zip(

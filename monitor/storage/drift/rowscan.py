@@ -113,12 +113,7 @@ def name_new_categories(
     deltas: Mapping[Any, Mapping[int, ColumnRollup]],
 ) -> None:
     """Count, by name, the values of ``columns`` that the reference profile does not name."""
-    params = dict(rows.params)
-    tests = []
-    for c in columns:
-        params[f"known_{c.spec.col}"] = list(c.categories)
-        tests.append(f"NOT ({c.spec.sql()} = ANY(%(known_{c.spec.col})s::text[]))")
-    unnamed = RowSet(rows.table, f"{rows.where} AND ({' OR '.join(tests)})", params, rows.bucket)
+    unnamed = rows.naming_unknown({c.spec.col: (c.spec, c.categories) for c in columns})
     for key, per_col in category_counts(conn, unnamed, [c.spec for c in columns]).items():
         for c in columns:
             kept = set(c.categories)

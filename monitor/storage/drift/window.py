@@ -17,16 +17,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
-from monitor.jobs.base import Window
-from monitor.schemas import DriftSettings
-from monitor.services import Services
+from monitor.storage.database import Database
 from monitor.storage.drift import rollups
 from monitor.storage.drift.bins import CategoryRollup, Columns, NumericRollup
 from monitor.storage.drift.colscan import DAY, RowSet, driver, numeric_groups
 from monitor.storage.drift.profile_build import build_profile, reference_numbers
 from monitor.storage.drift.profiles import Profile, load_profile, signature, store_profile
-from monitor.storage.drift.rollups import Scope
 from monitor.storage.models import ModelRecord
+from monitor.storage.span import Scope, Span
 
 EXACT_MAX_ROWS = 10_000
 """Windows with at most this many rows (per version) use the raw values: scipy's exact KS
@@ -77,67 +75,65 @@ def _scopes(model_id: int, references: Sequence[tuple[int, str]]) -> list[tuple[
 
 
 def read_windows(
-    services: Services,
+    db: Database,
     model: ModelRecord,
-    window: Window,
-    settings: DriftSettings,
-    now: datetime,
+    span: Span,
     *,
+    psi_bins: int,
+    retention_days: int,
+    now: datetime,
     samples: bool = True,
 ) -> list[CurrentWindow]:
-    """Per active reference and model version with rows in ``window``, its current data.
+    """Per active reference and model version with rows in ``span``, its current data.
 
     ``samples=False`` skips the raw values and the labels (the quality job needs neither).
     """
-    with services.engine.begin() as conn:
+    with db.begin() as conn:
         scopes = _scopes(model.id, _references(conn, model.id))
     out: list[CurrentWindow] = []
-    retention = timedelta(days=services.settings.retention_days + 1)
+    retention = timedelta(days=retention_days + 1)
     for reference_id, scope in scopes:
-        with services.engine.begin() as conn:
+        with db.begin() as conn:
             conn.execute(text("SET LOCAL work_mem = '64MB'"))
             rollups.lock(conn, reference_id)
-            profile = _profile(conn, model, reference_id, settings)
-            coverage = rollups.refresh(conn, profile, scope, window.start)
+            profile = _profile(conn, model, reference_id, psi_bins)
+            coverage = rollups.refresh(conn, profile, scope, span.start)
             rollups.prune(conn, reference_id, rollups.floor_to(now - retention, DAY))
-            plan = rollups.plan_window(window.start, window.end, now)
+            plan = rollups.plan_window(span.start, span.end, now)
             per_version = rollups.window_rollups(conn, profile, scope, plan, coverage)
             for version, columns in sorted(per_version.items()):
                 if rows_of(columns) == 0 or version in scope.excluded:
                     continue  # (a version that got its own reference since these rows came)
                 current = CurrentWindow(profile, version, columns, None, None)
                 if samples:
-                    version_scope = Scope(model.id, version)
-                    _samples(conn, current, version_scope, window, coverage)
-                    _labels(conn, current, version_scope, window, coverage)
+                    rows = _window_rows(Scope(model.id, version), span, coverage)
+                    _samples(conn, current, rows)
+                    _labels(conn, current, rows)
                 out.append(current)
     return out
 
 
-def ensure_profiles(services: Services, model: ModelRecord) -> list[int]:
+def ensure_profiles(db: Database, model: ModelRecord, psi_bins: int) -> list[int]:
     """Build (if missing) the profiles of the model's active reference sets, now.
 
     The drift job does this on first use; calling it right after a reference becomes active
     moves that one-off cost out of the next scheduled run. Returns the reference ids.
     """
-    settings = DriftSettings.model_validate(model.config.get("drift") or {})
-    with services.engine.begin() as conn:
+    with db.begin() as conn:
         scopes = _scopes(model.id, _references(conn, model.id))
     for reference_id, _scope in scopes:
-        with services.engine.begin() as conn:
+        with db.begin() as conn:
             rollups.lock(conn, reference_id)
-            _profile(conn, model, reference_id, settings)
+            _profile(conn, model, reference_id, psi_bins)
     return [reference_id for reference_id, _ in scopes]
 
 
-def _profile(
-    conn: Connection, model: ModelRecord, reference_id: int, settings: DriftSettings
-) -> Profile:
+def _profile(conn: Connection, model: ModelRecord, reference_id: int, psi_bins: int) -> Profile:
     profile = load_profile(conn, reference_id)
-    if profile is not None and profile.signature == signature(settings.psi_bins):
+    if profile is not None and profile.signature == signature(psi_bins):
         return profile
     profile = build_profile(
-        conn.engine, reference_id, model.id, model.schema, model.prediction_kind, settings.psi_bins
+        conn.engine, reference_id, model.id, model.schema, model.prediction_kind, psi_bins
     )
     store_profile(conn, profile)
     return profile
@@ -147,21 +143,13 @@ def rows_of(columns: Columns) -> int:
     return max((c.n + c.n_missing for c in columns.values()), default=0)
 
 
-def _windowrows_of(scope: Scope, window: Window, coverage: rollups.Coverage) -> RowSet:
-    return RowSet(
-        "predictions",
-        f"{scope.where()} AND p.ts >= %(a)s AND p.ts < %(b)s AND p.received_at < %(mark)s",
-        scope.params(a=window.start, b=window.end, mark=coverage.watermark),
+def _window_rows(scope: Scope, span: Span, coverage: rollups.Coverage) -> RowSet:
+    return RowSet.predictions(
+        scope, ts_from=span.start, ts_to=span.end, received_before=coverage.watermark
     )
 
 
-def _samples(
-    conn: Connection,
-    current: CurrentWindow,
-    scope: Scope,
-    window: Window,
-    coverage: rollups.Coverage,
-) -> None:
+def _samples(conn: Connection, current: CurrentWindow, rows: RowSet) -> None:
     """For a small window and reference: the raw numeric values of both."""
     profile = current.profile
     numeric = [c for c in profile.by_kind("numeric") if c.n > 0]
@@ -169,20 +157,14 @@ def _samples(
     if not numeric or too_big:
         return
     specs = [c.spec for c in numeric]
-    parts = [m for _, m in numeric_groups(conn, _windowrows_of(scope, window, coverage), specs)]
+    parts = [m for _, m in numeric_groups(conn, rows, specs)]
     matrix = np.concatenate(parts) if parts else np.empty((0, len(specs)))
     reference = reference_numbers(conn, profile.reference_id, specs)
     current.samples = {s.col: matrix[:, j] for j, s in enumerate(specs)}
     current.reference = {s.col: reference[j] for j, s in enumerate(specs)}
 
 
-def _labels(
-    conn: Connection,
-    current: CurrentWindow,
-    scope: Scope,
-    window: Window,
-    coverage: rollups.Coverage,
-) -> None:
+def _labels(conn: Connection, current: CurrentWindow, rows: RowSet) -> None:
     """The window's delayed labels (by prediction timestamp), as counts, bins or raw values."""
     labels = current.profile.of_role("label")
     if not labels or labels[0].n == 0:
@@ -191,9 +173,9 @@ def _labels(
     join = (
         "FROM predictions p JOIN labels l ON l.model_id = p.model_id "
         "AND l.prediction_id = p.prediction_id "
-        f"WHERE {_windowrows_of(scope, window, coverage).where}"
+        f"WHERE {rows.where}"
     )
-    params = scope.params(a=window.start, b=window.end, mark=coverage.watermark)
+    params = rows.params
     with driver(conn).cursor() as cur:
         if not label.numeric:
             cur.execute(
