@@ -33,7 +33,6 @@ from monitor.ingest.cardinality import CardinalityGuard
 from monitor.ingest_metrics import IngestMetrics
 from monitor.integrations.genai import model_name
 from monitor.integrations.otlp_wire import attributes
-from monitor.storage.engine import translate_errors
 from monitor.storage.models import ModelStore
 
 TOKEN_USAGE = "gen_ai.client.token.usage"  # noqa: S105 - a metric name
@@ -146,8 +145,7 @@ class TokenMeter:
             return True
         if self.guard.new_model_problems([(model, 0)]):
             return False
-        with translate_errors(), self.models.engine.begin() as conn:
-            self.models.ensure_in(conn, model)
+        self.models.ensure(model)
         return True
 
 

@@ -114,6 +114,11 @@ class ModelStore:
         self.invalidate(name)
         return ModelRecord.from_row(row)
 
+    def ensure(self, name: str) -> ModelRecord:
+        """The model row, created (with no schema) if missing, in a transaction of its own."""
+        with translate_errors(), self.engine.begin() as conn:
+            return self.ensure_in(conn, name)
+
     def schema_for(
         self, name: str, sample: Sequence[Mapping[str, object]]
     ) -> tuple[FeatureSchema, bool, dict[str, str]]:
