@@ -4,23 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from monitor.catalogue import DATASET_DRIFT_SHARE
 from monitor.ingest.names import (
     FEATURE_NAME,
+    LABEL_VALUE,
+    MODEL_NAME,
     feature_name_problem,
     label_value_problem,
     model_name_problem,
 )
 from monitor.ingest.schema import Feature, FeatureSchema
-from monitor.windows import parse_window
+from monitor.windows import WINDOW_PATTERN, parse_window
+
+
+def _timestamp_text(value: object) -> object:
+    # lax pydantic reads 0 or 1.7e9 as Unix seconds; the contract is an ISO 8601 string
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 timestamp string, e.g. 2026-11-23T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp_text), Field(strict=False)]
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a string or boolean")
+    return value
+
+
+# a JSON integer: 5 and 5.0 (JSON Schema counts both as integers), never "5", 5.5 or true
+JsonInt = Annotated[int, BeforeValidator(_json_number), Field(strict=False)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown keys and no coercion ("5" is not 5, 5.0 is not an int, true is not 1): what
+    the OpenAPI document says a field takes is all it takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FeatureSpec(Strict):
@@ -31,22 +56,22 @@ class FeatureSpec(Strict):
 class DriftSettings(Strict):
     """Defaults reproduce Evidently's data-drift preset (see SPEC "Drift defaults")."""
 
-    min_samples: int = Field(default=100, ge=1, description="no verdict below this many rows")
-    large_reference_rows: int = Field(
+    min_samples: JsonInt = Field(default=100, ge=1, description="no verdict below this many rows")
+    large_reference_rows: JsonInt = Field(
         default=1000, ge=1, description="above this, distance metrics replace tests"
     )
     dataset_drift_share: float = Field(default=DATASET_DRIFT_SHARE.threshold, gt=0, le=1)
     correction: Literal["none", "bonferroni", "fdr"] = "none"
     methods: dict[str, str] = Field(default_factory=dict, description="feature -> method")
     thresholds: dict[str, float] = Field(default_factory=dict, description="feature -> threshold")
-    psi_bins: int = Field(default=10, ge=2, le=100)
+    psi_bins: JsonInt = Field(default=10, ge=2, le=100)
 
 
 class CostSettings(Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     gpu_hour_price: float | None = Field(default=None, ge=0)
     gpus: float = Field(default=1.0, ge=0)
-    replicas: int = Field(default=1, ge=0)
+    replicas: JsonInt = Field(default=1, ge=0)
     gpu_second_price: float | None = Field(default=None, ge=0)
     input_token_price_per_1k: float | None = Field(default=None, ge=0)
     output_token_price_per_1k: float | None = Field(default=None, ge=0)
@@ -67,7 +92,7 @@ SECRET_MASK = "***"  # noqa: S105 (the mask shown instead of a secret)
 class WebhookSettings(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8, description="write-only: reads show it as '***'")
-    cooldown_seconds: int = Field(default=86_400, ge=0)
+    cooldown_seconds: JsonInt = Field(default=86_400, ge=0)
 
 
 def without_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,17 +114,20 @@ class ModelConfig(Strict):
         "violations; reject: answer 422",
     )
     positive_class: str | None = None
-    input_names: list[str] | None = Field(
+    input_names: list[Annotated[str, Field(pattern=FEATURE_NAME.pattern)]] | None = Field(
         default=None,
         description="feature order of positional inputs (KServe V1 lists, V2 2-D tensors); "
         "defaults to the order of `features`",
+        json_schema_extra={"uniqueItems": True},
     )
     model_version: str | None = Field(
         default=None,
         description="version stored for payloads that carry none (KServe/Seldon, OTLP)",
-        max_length=64,
+        pattern=LABEL_VALUE.pattern,
     )
-    windows: list[str] | None = Field(default=None, description="e.g. ['1h', '24h']")
+    windows: list[Annotated[str, Field(pattern=WINDOW_PATTERN)]] | None = Field(
+        default=None, description="e.g. ['1h', '24h']"
+    )
     drift: DriftSettings = Field(default_factory=DriftSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
@@ -139,11 +167,11 @@ class ModelConfig(Strict):
 
 
 class EventIn(Strict):
-    model: str
+    model: str = Field(pattern=MODEL_NAME.pattern)
     event: Literal["deployed", "rolled_back", "model_loaded"]
-    model_version: str = ""
-    variant: str | None = None
-    timestamp: datetime | None = None
+    model_version: str = Field(default="", pattern=LABEL_VALUE.pattern)
+    variant: str | None = Field(default=None, pattern=LABEL_VALUE.pattern)
+    timestamp: Timestamp | None = None
     load_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     details: dict[str, object] | None = None
 
@@ -167,5 +195,5 @@ class WindowRef(Strict):
     """Freeze a production window as the reference: ``{"from": ts, "to": ts}``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
+    start: Timestamp = Field(alias="from")
+    end: Timestamp = Field(alias="to")

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,4})([mhdw])$")
+WINDOW_PATTERN = _WINDOW.pattern  # for OpenAPI / JSON Schema
 _UNIT = {
     "m": timedelta(minutes=1),
     "h": timedelta(hours=1),

@@ -8,6 +8,7 @@ from fastapi_offline import FastAPIOffline
 from monitor import __version__
 from monitor.api.errors import install_error_handlers
 from monitor.api.limits import BodyLimit
+from monitor.api.openapi import install_openapi
 from monitor.api.routes import (
     alertmanager,
     drift,
@@ -40,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
     app.router.route_class = MonitorRoute
     app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)
     install_error_handlers(app)
+    install_openapi(app, services.settings)
     for module in (
         health,
         ingest,

@@ -18,11 +18,15 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def require_writer(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+# documented as the ``bearer`` security scheme by monitor.api.openapi, not as a parameter
+Authorization = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def require_writer(request: Request, authorization: Authorization = None) -> None:
     services(request).tokens.check(authorization)
 
 
-def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+def require_reader(request: Request, authorization: Authorization = None) -> None:
     """Reads under /v1 need a token too when MONITOR_READ_TOKENS_REQUIRED is set (and tokens
     exist); /metrics, /healthz and /readyz never do."""
     svc = services(request)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from monitor.api.openapi import allowed_methods
 from monitor.errors import ClientError, StorageError, StorageUnavailable
 from monitor.ingest.decode import malformed_json
 
@@ -75,13 +76,14 @@ def _decode_error(error: Mapping[str, Any]) -> json.JSONDecodeError:
     return json.JSONDecodeError(message, "", position)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # Starlette names one route's methods; the path may have more
+        headers["Allow"] = ", ".join(allowed_methods(request.app.openapi(), request.url.path))
     return JSONResponse(
-        error_body(code, str(exc.detail)),
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
     )
 
 

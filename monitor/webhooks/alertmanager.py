@@ -16,6 +16,7 @@ from uuid import UUID, uuid5
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import NotFound, Problem, ValidationFailed
+from monitor.schemas import JsonInt, Timestamp
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.webhooks.outbox import enqueue_retrain
@@ -34,8 +35,8 @@ class Alert(_Wire):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: Timestamp = Field(alias="startsAt")
+    ends_at: Timestamp | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = ""
 
@@ -77,7 +78,7 @@ class AlertmanagerPayload(_Wire):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
+    truncated_alerts: JsonInt = Field(default=0, ge=0, alias="truncatedAlerts")
 
 
 def _models_for(services: Services, alerts: list[tuple[int, Alert]]) -> dict[str, ModelRecord]:

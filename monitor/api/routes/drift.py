@@ -19,12 +19,13 @@ from monitor.catalogue import (
     WINDOW_SAMPLES,
 )
 from monitor.errors import NotFound
-from monitor.ingest.names import MODEL_NAME
+from monitor.ingest.names import LABEL_VALUE, MODEL_NAME
 from monitor.jobs.drift_notes import drift_notes
 from monitor.jobs.runner import windows_for
 from monitor.reports import render_report, report_window
 from monitor.storage.reference_coverage import active_references
 from monitor.storage.results import StoredResult, read_latest
+from monitor.windows import WINDOW_PATTERN
 
 router = APIRouter(
     route_class=MonitorRoute,
@@ -33,9 +34,12 @@ router = APIRouter(
     dependencies=[Depends(require_reader)],
 )
 ModelName = Annotated[str, Path(pattern=MODEL_NAME.pattern, max_length=128)]
-WindowName = Annotated[str, Query(max_length=8, description="trailing window: 1h, 24h, 7d, ...")]
+WindowName = Annotated[
+    str, Query(pattern=WINDOW_PATTERN, description="trailing window: 1h, 24h, 7d, ...")
+]
 Version = Annotated[
-    str | None, Query(max_length=64, description="model version (default: every version)")
+    str | None,
+    Query(pattern=LABEL_VALUE.pattern, description="model version (default: every version)"),
 ]
 
 METRICS = (

@@ -17,21 +17,6 @@ router = APIRouter(
     route_class=MonitorRoute, prefix="/v1", tags=["ingest"], dependencies=[Depends(require_writer)]
 )
 
-_BATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"predictions": {"type": "array", "items": {"type": "object"}}},
-                }
-            },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
-    }
-}
-
 
 async def _ingest(
     request: Request, key: str, store: Callable[[IngestService, list[Any]], IngestResult]
@@ -48,7 +33,7 @@ async def _ingest(
     return await run_in_threadpool(work)
 
 
-@router.post("/predictions", openapi_extra=_BATCH_BODY, summary="Store a batch of prediction logs")
+@router.post("/predictions", summary="Store a batch of prediction logs")
 async def post_predictions(request: Request) -> dict[str, Any]:
     """All records are checked first; one bad record rejects the batch (422, every bad record
     named) and nothing is stored. A resent ``prediction_id`` is stored once."""

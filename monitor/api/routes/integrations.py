@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from monitor.api.deps import read_body, require_writer, services
 from monitor.api.routing import MonitorRoute
-from monitor.integrations.kserve import Options
+from monitor.ingest.names import LABEL_VALUE, MODEL_NAME
+from monitor.integrations.kserve import MODES, Options
 from monitor.integrations.otlp import Answer, Body, OtlpReceiver
 
 router = APIRouter(
@@ -24,9 +25,9 @@ router = APIRouter(
 )
 async def post_kserve(
     request: Request,
-    model: Annotated[str | None, Query(max_length=128)] = None,
-    version: Annotated[str | None, Query(max_length=64)] = None,
-    mode: Annotated[str, Query(max_length=16)] = "all",
+    model: Annotated[str | None, Query(pattern=MODEL_NAME.pattern)] = None,
+    version: Annotated[str | None, Query(pattern=LABEL_VALUE.pattern)] = None,
+    mode: Annotated[str, Query(pattern=f"^({'|'.join(MODES)})$")] = "all",
 ) -> dict[str, Any]:
     """Binary (``ce-*`` headers), structured or batch CloudEvents whose data is a KServe V1,
     Open Inference Protocol v2 or Seldon body. Request and response events are joined by their

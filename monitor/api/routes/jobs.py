@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from monitor.api.deps import ServicesDep, require_writer
 from monitor.api.routing import MonitorRoute
+from monitor.ingest.names import MODEL_NAME
 from monitor.jobs.base import JOB_NAMES
 from monitor.jobs.runner import run_jobs
 
@@ -22,8 +23,12 @@ router = APIRouter(
 @router.post("/run", summary="Run the computations now and answer when they are done")
 def run(
     svc: ServicesDep,
-    model: Annotated[str | None, Query(max_length=128, description="default: every model")] = None,
-    job: Annotated[str | None, Query(description=f"{' | '.join(JOB_NAMES)} (default: all)")] = None,
+    model: Annotated[
+        str | None, Query(pattern=MODEL_NAME.pattern, description="default: every model")
+    ] = None,
+    job: Annotated[
+        str | None, Query(pattern=f"^({'|'.join(JOB_NAMES)})$", description="default: all")
+    ] = None,
 ) -> dict[str, Any]:
     """Unknown job: 422; unknown model: 404. Failed runs are in the report (``failures``)."""
     return run_jobs(svc, model, job).as_body()

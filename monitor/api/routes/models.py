@@ -13,7 +13,7 @@ from monitor.api.routing import MonitorRoute
 from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
-from monitor.ingest.names import MODEL_NAME
+from monitor.ingest.names import LABEL_VALUE, MODEL_NAME
 from monitor.jobs.drift import ensure_profiles
 from monitor.schemas import ModelConfig, WindowRef, without_secrets
 from monitor.storage.events import recent_events
@@ -82,7 +82,9 @@ def _window(body: bytes) -> WindowRef:
     summary="Set the reference data set (CSV, Parquet, NDJSON) or freeze a window",
 )
 async def post_reference(
-    model: ModelName, request: Request, version: Annotated[str, Query(max_length=64)] = ""
+    model: ModelName,
+    request: Request,
+    version: Annotated[str, Query(pattern=LABEL_VALUE.pattern)] = "",
 ) -> dict[str, Any]:
     svc = services(request)
     body = await read_body(request, svc.settings.max_body_bytes)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from monitor.api.deps import ServicesDep, require_reader, require_writer
 from monitor.api.routing import MonitorRoute
+from monitor.ingest.names import MODEL_NAME
 from monitor.storage.outbox import Status, list_events, retry_event
 
 router = APIRouter(route_class=MonitorRoute, prefix="/v1/webhooks", tags=["webhooks"])
@@ -20,7 +21,7 @@ router = APIRouter(route_class=MonitorRoute, prefix="/v1/webhooks", tags=["webho
 def get_webhooks(
     svc: ServicesDep,
     status: Status | None = None,
-    model: Annotated[str | None, Query(max_length=128)] = None,
+    model: Annotated[str | None, Query(pattern=MODEL_NAME.pattern)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     with svc.db.connect() as conn:
