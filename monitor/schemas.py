@@ -39,6 +39,7 @@ def _json_number(value: object) -> object:
 
 # a JSON integer: 5 and 5.0 (JSON Schema counts both as integers), never "5", 5.5 or true
 JsonInt = Annotated[int, BeforeValidator(_json_number), Field(strict=False)]
+_ROWS = 2**31 - 1  # row counts: bounded, so the document names a range the service can read
 
 
 class Strict(BaseModel):
@@ -56,9 +57,11 @@ class FeatureSpec(Strict):
 class DriftSettings(Strict):
     """Defaults reproduce Evidently's data-drift preset (see SPEC "Drift defaults")."""
 
-    min_samples: JsonInt = Field(default=100, ge=1, description="no verdict below this many rows")
+    min_samples: JsonInt = Field(
+        default=100, ge=1, le=_ROWS, description="no verdict below this many rows"
+    )
     large_reference_rows: JsonInt = Field(
-        default=1000, ge=1, description="above this, distance metrics replace tests"
+        default=1000, ge=1, le=_ROWS, description="above this, distance metrics replace tests"
     )
     dataset_drift_share: float = Field(default=DATASET_DRIFT_SHARE.threshold, gt=0, le=1)
     correction: Literal["none", "bonferroni", "fdr"] = "none"
@@ -71,7 +74,7 @@ class CostSettings(Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     gpu_hour_price: float | None = Field(default=None, ge=0)
     gpus: float = Field(default=1.0, ge=0)
-    replicas: JsonInt = Field(default=1, ge=0)
+    replicas: JsonInt = Field(default=1, ge=0, le=1_000_000)
     gpu_second_price: float | None = Field(default=None, ge=0)
     input_token_price_per_1k: float | None = Field(default=None, ge=0)
     output_token_price_per_1k: float | None = Field(default=None, ge=0)
@@ -92,7 +95,7 @@ SECRET_MASK = "***"  # noqa: S105 (the mask shown instead of a secret)
 class WebhookSettings(Strict):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=8, description="write-only: reads show it as '***'")
-    cooldown_seconds: JsonInt = Field(default=86_400, ge=0)
+    cooldown_seconds: JsonInt = Field(default=86_400, ge=0, le=10 * 365 * 86_400)
 
 
 def without_secrets(config: Mapping[str, Any]) -> dict[str, Any]:

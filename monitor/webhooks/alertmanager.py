@@ -78,7 +78,7 @@ class AlertmanagerPayload(_Wire):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: JsonInt = Field(default=0, ge=0, alias="truncatedAlerts")
+    truncated_alerts: JsonInt = Field(default=0, ge=0, le=2**31 - 1, alias="truncatedAlerts")
 
 
 def _models_for(services: Services, alerts: list[tuple[int, Alert]]) -> dict[str, ModelRecord]:

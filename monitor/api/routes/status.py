@@ -5,17 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from monitor.api.deps import ServicesDep
+from monitor.api.deps import ServicesDep, require_reader
+from monitor.api.routing import MonitorRoute
 from monitor.jobs.runner import windows_for
 from monitor.reports import report_window
 from monitor.status_page import LATEST_METRICS, SPARK_METRICS, build_view, render
 from monitor.storage.history import read_history
 from monitor.storage.results import read_latest
 
-router = APIRouter(tags=["status"])
+# a read like the others: needs a token when MONITOR_READ_TOKENS_REQUIRED is set
+router = APIRouter(
+    route_class=MonitorRoute, tags=["status"], dependencies=[Depends(require_reader)]
+)
 DAY = timedelta(days=1)
 BUCKET = timedelta(minutes=20)  # 72 points a day per sparkline
 
