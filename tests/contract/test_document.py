@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from monitor.api.openapi import ERRORS
 from tests.api.helpers import record
 
 
@@ -88,3 +89,8 @@ def test_event_timestamps_are_iso_strings_not_numbers(client: TestClient) -> Non
     assert numeric.json()["error"]["details"][0]["field"] == "timestamp"
     iso = {"model": "m", "event": "deployed", "timestamp": "2026-11-23T10:00:00Z"}
     assert client.post("/v1/events", json=iso).status_code == 201
+
+
+def test_every_operation_is_in_the_table_of_errors(client: TestClient) -> None:
+    operations = {(m, p) for p, ops in document(client)["paths"].items() for m in ops}
+    assert operations - set(ERRORS) == set(), "add the new route to monitor.api.openapi.ERRORS"
