@@ -53,6 +53,7 @@ _WHY = {
     413: "body over MONITOR_MAX_BODY_BYTES",
     415: "content type not accepted",
     422: "well-formed but invalid: names every bad record and field",
+    429: "too many requests in flight; retry after Retry-After seconds",
     503: "the database is unreachable; retry after Retry-After seconds",
 }
 
@@ -77,6 +78,9 @@ ERRORS: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/webhooks/{event_id}/retry"): {401, 404, 409, 422},
     ("get", "/v1/models/{model}/drift"): {404, 422},
     ("get", "/v1/models/{model}/report"): {404, 422},
+    ("post", "/otlp/v1/traces"): {*_BODY, 401, 422, 429},
+    ("post", "/otlp/v1/logs"): {*_BODY, 401, 422, 429},
+    ("post", "/otlp/v1/metrics"): {*_BODY, 401, 422, 429},
 }
 _ALSO_SUCCEEDS = {("put", "/v1/models/{model}"): {201: "the model was created"}}
 # reads that need a token when MONITOR_READ_TOKENS_REQUIRED is set
