@@ -46,6 +46,7 @@ from monitor.ingest.service import IngestService
 from monitor.ingest_metrics import IngestMetrics
 from monitor.integrations import bentoml, genai, otlp_wire
 from monitor.integrations.genai_metrics import TokenMeter
+from monitor.integrations.otlp_wire import M
 from monitor.storage.models import ModelStore
 
 SOURCE = "otlp"
@@ -107,11 +108,15 @@ class OtlpReceiver:
 
     # -- traces -------------------------------------------------------------------------------
 
+    def _decode(self, body: Body, message: type[M]) -> tuple[str, M]:
+        """The export request in ``body`` (protobuf or JSON, gzip or not) and its encoding."""
+        encoding = otlp_wire.encoding_of(body.content_type)
+        data = otlp_wire.inflate(body.data, body.content_encoding, self.max_body_bytes)
+        return encoding, otlp_wire.decode(data, encoding, message)
+
     def traces(self, body: Body) -> Answer:
         with self._slot():
-            encoding = otlp_wire.encoding_of(body.content_type)
-            data = otlp_wire.inflate(body.data, body.content_encoding, self.max_body_bytes)
-            request = otlp_wire.decode(data, encoding, ExportTraceServiceRequest)
+            encoding, request = self._decode(body, ExportTraceServiceRequest)
             records: list[dict[str, Any]] = []
             spans = skipped = 0
             for resource_spans in request.resource_spans:
@@ -140,9 +145,7 @@ class OtlpReceiver:
 
     def logs(self, body: Body) -> Answer:
         with self._slot():
-            encoding = otlp_wire.encoding_of(body.content_type)
-            data = otlp_wire.inflate(body.data, body.content_encoding, self.max_body_bytes)
-            request = otlp_wire.decode(data, encoding, ExportLogsServiceRequest)
+            encoding, request = self._decode(body, ExportLogsServiceRequest)
             records: list[dict[str, Any]] = []
             labels: list[Any] = []
             seen: Counter[str] = Counter()
@@ -197,9 +200,7 @@ class OtlpReceiver:
 
     def metrics_export(self, body: Body) -> Answer:
         with self._slot():
-            encoding = otlp_wire.encoding_of(body.content_type)
-            data = otlp_wire.inflate(body.data, body.content_encoding, self.max_body_bytes)
-            request = otlp_wire.decode(data, encoding, ExportMetricsServiceRequest)
+            encoding, request = self._decode(body, ExportMetricsServiceRequest)
             outcome = self.meter.add(request, self._version_of)
             self.metrics.dropped(SOURCE, "unsupported_metric", outcome.skipped)
             self.metrics.accepted("otlp_data_points", outcome.accepted)
