@@ -206,6 +206,9 @@ def test_alerts_fire_on_the_synthetic_data_where_expected(prometheus: promstack.
     assert {m["model_version"] for m in firing("MLDatasetDrift")} == {"3.2.0"}
     assert {m["feature"] for m in firing("MLFeatureDrift")} == {"amount"}
     assert {m["host"] for m in firing("GPUXidError")} == {"node-a", "node-b"}
+    # the full MIG instance only (38900 of 40192 MiB used or reserved), not its sibling
+    memory = {(m["host"], m["gpu_instance"]) for m in firing("GPUMemoryNearExhaustion")}
+    assert memory == {("node-c", "0 MIG 3g.40gb #1")}
     # 1.2% of predictions fail in the synthetic data: past the 99.9% model's 14.4x budget, not
     # past the 99% one's
     assert {m["model"] for m in firing("MLErrorBudgetBurnFast")} == {"fraud"}

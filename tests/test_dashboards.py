@@ -264,3 +264,30 @@ def test_deployment_annotations_mark_the_reload_and_the_new_version(
     new_versions = marked_at(annotations["New version first seen"], "model_version")
     assert 60 in new_versions["3.2.0"]
     assert 60 not in new_versions["3.1.0"]
+
+
+@pytest.mark.e2e
+def test_framebuffer_share_counts_reserved_memory_and_keeps_mig_instances_apart(
+    prometheus: promstack.Handle,
+) -> None:
+    """dcgm-exporter's FB_USED/FB_RESERVED/FB_FREE of two MIG instances of one A100: one line per
+    instance, each (used + reserved) / (used + free + reserved) of its own memory (a max by
+    (host, gpu) would pair one instance's used with the other's free)."""
+    (panel,) = [p for p in visualizations(DASHBOARDS["gpu"]) if p["title"] == "Framebuffer used"]
+    (target,) = panel["targets"]
+    result = prometheus.query(substitute(target["expr"]), QUERY_TIME)
+    shares = {
+        (s["metric"]["host"], s["metric"]["gpu_instance"]): float(s["value"][1]) for s in result
+    }
+    mig = {k[1]: v for k, v in shares.items() if k[0] == "node-c"}
+    expected = {
+        f"0 MIG 3g.40gb #{i}": (used + reserved) / (used + reserved + free)
+        for i, (used, reserved, free) in promstack.MIG_INSTANCES.items()
+    }
+    assert mig == pytest.approx(expected)
+    assert mig["0 MIG 3g.40gb #1"] == pytest.approx(38900 / 40192)
+    # whole GPUs: one line each, named by their index alone
+    assert {k for k in shares if k[0] == "node-a"} == {("node-a", "0"), ("node-a", "1")}
+    legend = panel["targets"][0]["legendFormat"]
+    assert "{{gpu_instance}}" in legend
+    assert all(label in s["metric"] for s in result for label in ("host", "gpu_instance"))

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from monitor.alerts.promql import FB_FREE, FB_RESERVED, FB_USED
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
@@ -347,10 +348,21 @@ def _serving_cases() -> tuple[Case, ...]:
     )
 
 
-def _gpu_cases() -> tuple[Case, ...]:
-    used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
-    util = "DCGM_FI_DEV_GPU_UTIL"
-    kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
+def _fb(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels GPUMemoryNearExhaustion adds: ``host`` and ``gpu_instance``."""
+    instance = labels["gpu"]
+    if "GPU_I_ID" in labels:
+        instance += f" MIG {labels['GPU_I_PROFILE']} #{labels['GPU_I_ID']}"
+    return {**_gpu(labels), "gpu_instance": instance}
+
+
+def _framebuffer_cases() -> tuple[Case, ...]:
+    """dcgm-exporter's FB_USED, FB_FREE and FB_RESERVED (MiB) with its full label set."""
+    used, free, reserved = FB_USED, FB_FREE, FB_RESERVED
+    a100 = {**XID_GPU, "UUID": "GPU-0a", "modelName": "NVIDIA A100-SXM4-80GB"}
+    l4 = {**XID_GPU, "gpu": "1", "UUID": "GPU-1b", "pci_bus_id": "00000000:5E:00.0"}
+    mig1 = {**XID_MIG, "GPU_I_ID": "1", "pod": "triton-0"}
+    mig2 = {**XID_MIG, "GPU_I_ID": "2", "pod": "triton-1"}
     return (
         Case(
             "GPU memory warns under either host label, not for a half-full GPU",
@@ -363,8 +375,54 @@ def _gpu_cases() -> tuple[Case, ...]:
                 series(used, GPU_A1): "40000x30",
                 series(free, GPU_A1): "40000x30",
             },
-            (("5m", ()), ("20m", (Expect(_gpu(GPU_A), 0.975), Expect(_gpu(GPU_B), 0.9875)))),
+            (("5m", ()), ("20m", (Expect(_fb(GPU_A), 0.975), Expect(_fb(GPU_B), 0.9875)))),
         ),
+        Case(
+            # 4050 of 81920 MiB free: 95.06 % unavailable; used / (used + free) says 94.99 %
+            "GPU memory counts reserved memory as unavailable (free 4050 of 81920 MiB warns)",
+            "GPUMemoryNearExhaustion",
+            {
+                series(used, a100): "76870x30",
+                series(reserved, a100): "1000x30",
+                series(free, a100): "4050x30",
+                # 4300 of 23034 MiB free on an L4: 81 %, quiet
+                series(used, l4): "18334x30",
+                series(reserved, l4): "400x30",
+                series(free, l4): "4300x30",
+            },
+            (("5m", ()), ("20m", (Expect(_fb(a100), 77870 / 81920),))),
+        ),
+        Case(
+            "GPU memory stays quiet at 94.9% of the framebuffer, reserved included",
+            "GPUMemoryNearExhaustion",
+            {
+                series(used, a100): "77200x30",
+                series(reserved, a100): "540x30",
+                series(free, a100): "4180x30",
+            },
+            (("20m", ()),),
+        ),
+        Case(
+            "under MIG only the full GPU instance warns, named by its profile and id",
+            "GPUMemoryNearExhaustion",
+            {
+                series(used, mig1): "38500x30",
+                series(reserved, mig1): "400x30",
+                series(free, mig1): "1292x30",
+                series(used, mig2): "5000x30",
+                series(reserved, mig2): "400x30",
+                series(free, mig2): "34792x30",
+            },
+            (("5m", ()), ("20m", (Expect(_fb(mig1), 38900 / 40192),))),
+        ),
+    )
+
+
+def _gpu_cases() -> tuple[Case, ...]:
+    util = "DCGM_FI_DEV_GPU_UTIL"
+    kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
+    return (
+        *_framebuffer_cases(),
         Case(
             "GPU saturation warns after 20m of a busy GPU, not for a half-busy one",
             "GPUSaturated",

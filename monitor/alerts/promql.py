@@ -7,10 +7,14 @@ Two label quirks are smoothed over here, once:
   with ``honor_labels: true`` it stays ``job``. :func:`scheduler_job` works with either.
 - dcgm-exporter names the host label ``Hostname`` in some versions and ``hostname`` in others.
   :func:`with_host` copies whichever is present into ``host``.
+- Under MIG one physical GPU (``gpu``) reports per GPU instance (``GPU_I_PROFILE``,
+  ``GPU_I_ID``); :func:`gpu_instance` names each instance in one always-present label, so a
+  ``max by`` keeps the instances apart and a legend never shows a missing label's name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from monitor import catalogue
@@ -42,6 +46,35 @@ def with_host(expr: str) -> str:
 def dcgm(metric: str, host: str = "$host") -> str:
     """A dcgm-exporter metric filtered to ``host`` (a regex) under either host label name."""
     return with_host(selector(metric, f'Hostname=~"{host}|"', f'hostname=~"{host}|"'))
+
+
+def gpu_instance(expr: str) -> str:
+    """``expr`` with ``gpu_instance``: the ``gpu`` index, and under MIG its instance as well
+    (``0 MIG 3g.40gb #1`` from ``GPU_I_PROFILE="3g.40gb"``, ``GPU_I_ID="1"``)."""
+    joined = f'label_join({expr}, "gpu_instance", "/", "gpu", "GPU_I_PROFILE", "GPU_I_ID")'
+    whole = f'label_replace({joined}, "gpu_instance", "$1", "gpu_instance", "([^/]*)//")'
+    mig = '"$1 MIG $2 #$3", "gpu_instance", "([^/]*)/([^/]+)/([^/]+)"'
+    return f'label_replace({whole}, "gpu_instance", {mig})'
+
+
+FB_USED, FB_FREE, FB_RESERVED = (
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_FB_RESERVED",
+)
+"""dcgm-exporter's default framebuffer counters (MiB); used + free + reserved is the whole
+framebuffer (nvidia-smi's Total)."""
+
+
+def framebuffer_in_use(series: Callable[[str], str] = str) -> str:
+    """Share of the framebuffer allocations can no longer have, ``(used + reserved) / (used +
+    free + reserved)`` = ``1 - free / total``: reserved memory (driver and, under MIG, instance
+    overhead) is as unavailable as used memory, and ``used / (used + free)`` both shrinks the
+    total and misses it. ``series`` turns a metric name into its selection (filters, labels,
+    aggregation). An exporter without ``FB_RESERVED`` (older than 3.1) counts it as 0."""
+    used, free = series(FB_USED), series(FB_FREE)
+    reserved = f"({series(FB_RESERVED)} or {used} * 0)"
+    return f"({used} + {reserved}) / ({used} + {free} + {reserved})"
 
 
 def sli_ratio(sli: SLI, window: str, *matchers: str) -> str:

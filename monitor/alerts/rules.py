@@ -370,8 +370,8 @@ def _new_xid(window: str) -> str:
 
 
 def gpu_group(settings: RuleSettings) -> Group:
-    used, free = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
     where = "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on {{ $labels.host }}"
+    instance = "GPU {{ $labels.gpu_instance }} ({{ $labels.modelName }}) on {{ $labels.host }}"
     kv, waiting = "vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"
     return Group(
         name="ml-monitor-gpu",
@@ -379,13 +379,13 @@ def gpu_group(settings: RuleSettings) -> Group:
         rules=(
             Alert(
                 name="GPUMemoryNearExhaustion",
-                expr=promql.with_host(f"{used} / ({used} + {free})")
+                expr=promql.gpu_instance(promql.with_host(promql.framebuffer_in_use()))
                 + f" > {number(settings.gpu_memory_used)}",
                 for_="10m",
                 severity="warning",
-                summary=f"{where} is running out of memory",
+                summary=f"{instance} is running out of memory",
                 description="{{ $value | humanizePercentage }} of the framebuffer of "
-                f"{where} is in use.",
+                f"{instance} is used or reserved.",
             ),
             Alert(
                 name="GPUSaturated",

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
 
-from monitor.alerts.promql import dcgm, with_host
+from monitor.alerts.promql import (
+    FB_FREE,
+    FB_RESERVED,
+    FB_USED,
+    dcgm,
+    framebuffer_in_use,
+    gpu_instance,
+    with_host,
+)
 from monitor.alerts.rules import RuleSettings
 from monitor.catalogue import TIME_TO_FIRST_TOKEN_SECONDS, TOKENS_TOTAL
 from monitor.dashboards.panels import new_dashboard, query, query_variable, row, timeseries_panel
 
-BY_GPU = "max by (host, gpu, modelName)"
-GPU_LEGEND = "{{host}} · GPU {{gpu}} ({{modelName}})"
+BY_GPU = "max by (host, gpu_instance, modelName)"
+"""One series per GPU, and per GPU instance under MIG (see ``gpu_instance``)."""
+GPU_LEGEND = "{{host}} · GPU {{gpu_instance}} ({{modelName}})"
 VLLM = 'model_name=~"$vllm_model"'
 LLM = 'model=~"$llm_model"'
 LLM_LEGEND = "{{model}} {{model_version}}"
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 
 
-def _framebuffer_used_share() -> str:
-    used = f"{BY_GPU} ({dcgm('DCGM_FI_DEV_FB_USED')})"
-    free = f"{BY_GPU} ({dcgm('DCGM_FI_DEV_FB_FREE')})"
-    return f"{used} / ({used} + {free})"
+def by_gpu(metric: str) -> str:
+    """``metric`` on the selected hosts, one series per GPU (or MIG instance)."""
+    return f"{BY_GPU} ({gpu_instance(dcgm(metric))})"
 
 
 def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
-    def gpu(metric: str) -> str:
-        return f"{BY_GPU} ({dcgm(metric)})"
 
     return (
         dashboard.with_row(row("GPUs (dcgm-exporter)"))
@@ -34,7 +40,7 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
                 "GPU utilization",
                 "Share of time a kernel was running (DCGM_FI_DEV_GPU_UTIL).",
                 "percent",
-                [query(gpu("DCGM_FI_DEV_GPU_UTIL"), GPU_LEGEND)],
+                [query(by_gpu("DCGM_FI_DEV_GPU_UTIL"), GPU_LEGEND)],
                 steps=((None, "green"), (settings.gpu_utilization_percent, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -44,9 +50,10 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Framebuffer used",
-                "Used share of GPU memory: used / (used + free); dashed line: the alert threshold.",
+                "Share of GPU memory used or reserved, (used + reserved) / (used + free + "
+                "reserved), per GPU and MIG instance; dashed line: the alert threshold.",
                 "percentunit",
-                [query(_framebuffer_used_share(), GPU_LEGEND)],
+                [query(framebuffer_in_use(by_gpu), GPU_LEGEND)],
                 steps=((None, "green"), (settings.gpu_memory_used, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -55,12 +62,14 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
         )
         .with_panel(
             timeseries_panel(
-                "Framebuffer used and free",
-                "GPU memory in use and free (DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_FB_FREE, MiB).",
+                "Framebuffer used, reserved and free",
+                f"GPU memory in use, reserved by the driver and free ({FB_USED}, {FB_RESERVED}, "
+                f"{FB_FREE}, MiB); the three add up to the GPU's (or MIG instance's) memory.",
                 "mbytes",
                 [
-                    query(gpu("DCGM_FI_DEV_FB_USED"), "used · " + GPU_LEGEND),
-                    query(gpu("DCGM_FI_DEV_FB_FREE"), "free · " + GPU_LEGEND),
+                    query(by_gpu(FB_USED), "used · " + GPU_LEGEND),
+                    query(by_gpu(FB_RESERVED), "reserved · " + GPU_LEGEND),
+                    query(by_gpu(FB_FREE), "free · " + GPU_LEGEND),
                 ],
                 min_value=0,
             )
@@ -70,7 +79,7 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
                 "Power draw",
                 "Board power draw (DCGM_FI_DEV_POWER_USAGE).",
                 "watt",
-                [query(gpu("DCGM_FI_DEV_POWER_USAGE"), GPU_LEGEND)],
+                [query(by_gpu("DCGM_FI_DEV_POWER_USAGE"), GPU_LEGEND)],
                 min_value=0,
             )
         )
@@ -79,7 +88,7 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
                 "Temperature",
                 "GPU temperature (DCGM_FI_DEV_GPU_TEMP).",
                 "celsius",
-                [query(gpu("DCGM_FI_DEV_GPU_TEMP"), GPU_LEGEND)],
+                [query(by_gpu("DCGM_FI_DEV_GPU_TEMP"), GPU_LEGEND)],
                 steps=((None, "green"), (80, "orange"), (90, "red")),
             )
         )
@@ -89,7 +98,7 @@ def _device(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
                 "Code of the last XID error each GPU reported (0: none); see NVIDIA's XID "
                 "catalogue.",
                 "none",
-                [query(gpu("DCGM_FI_DEV_XID_ERRORS"), GPU_LEGEND)],
+                [query(by_gpu("DCGM_FI_DEV_XID_ERRORS"), GPU_LEGEND)],
                 steps=((None, "green"), (1, "red")),
                 min_value=0,
             )

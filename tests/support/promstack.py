@@ -373,6 +373,25 @@ GPUS = (
     {"gpu": "1", "UUID": "GPU-1a", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "node-a"},
     {"gpu": "0", "UUID": "GPU-0b", "modelName": "NVIDIA L4", "hostname": "node-b"},
 )
+# An A100 split into two 3g.40gb MIG instances (40192 MiB each), with dcgm-exporter's label set
+# and the Kubernetes pod mapping; instance 1 is full (38900 of 40192 MiB used or reserved).
+MIG_GPU = {
+    "gpu": "0",
+    "UUID": "GPU-0c",
+    "pci_bus_id": "00000000:3B:00.0",
+    "device": "nvidia0",
+    "modelName": "NVIDIA A100-SXM4-80GB",
+    "Hostname": "node-c",
+    "DCGM_FI_DRIVER_VERSION": "550.54.15",
+    "GPU_I_PROFILE": "3g.40gb",
+    "namespace": "serving",
+    "container": "triton",
+}
+MIG_INSTANCES = {
+    # GPU_I_ID: (used, reserved, free) MiB
+    "1": (38500.0, 400.0, 1292.0),
+    "2": (5000.0, 400.0, 34792.0),
+}
 VLLM_SERVERS = ({"model_name": "llama-3-8b", "instance": "vllm-0:8000"},)
 
 
@@ -603,8 +622,15 @@ def _gpus(om: _OpenMetrics) -> None:
         "DCGM_FI_DEV_GPU_TEMP": _wave(65, 8),
         "DCGM_FI_DEV_XID_ERRORS": lambda m: 79.0 if m >= 150 else 0.0,
     }
+    mig = {i: {**MIG_GPU, "GPU_I_ID": i, "pod": f"triton-{i}"} for i in MIG_INSTANCES}
+    framebuffer = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_FB_FREE")
+    device["DCGM_FI_DEV_FB_RESERVED"] = lambda m: 512.0
     for name, value in device.items():
-        om.family(name, "gauge", [(gpu, value) for gpu in GPUS])
+        instances: list[tuple[Labels, Value]] = []
+        if name in framebuffer:
+            position = framebuffer.index(name)
+            instances = [(mig[i], lambda m, v=mib[position]: v) for i, mib in MIG_INSTANCES.items()]
+        om.family(name, "gauge", [*((gpu, value) for gpu in GPUS), *instances])
     om.family("vllm:kv_cache_usage_perc", "gauge", [(s, _wave(0.7, 0.25)) for s in VLLM_SERVERS])
     om.family("vllm:num_requests_running", "gauge", [(s, _wave(12, 4)) for s in VLLM_SERVERS])
     om.family("vllm:num_requests_waiting", "gauge", [(s, _wave(2, 2)) for s in VLLM_SERVERS])
