@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Type = Literal["gauge", "counter", "summary"]
-Source = Literal["results", "ingest", "jobs", "webhooks"]
+Type = Literal["gauge", "counter", "summary", "histogram"]
+Source = Literal["results", "ingest", "jobs", "webhooks", "consumer"]
 
 RESULT_PREFIX = "ml_"
 """Result figures are exported as ``ml_<Result.metric>``."""
@@ -307,6 +307,68 @@ WEBHOOK_EVENTS = Metric(
     "Retraining webhook events in the outbox by status",
     ("status",),
     source="webhooks",
+)
+
+# `monitor consume`, on the consumer's own /metrics (labels from the command line and bounded
+# reason words only: nothing a message carries becomes a label value).
+CONSUMER_MESSAGES_TOTAL = Metric(
+    "monitor_consumer_messages_total",
+    "counter",
+    "Messages consumed and acknowledged after their rows were committed",
+    ("source", "topic"),
+    source="consumer",
+)
+CONSUMER_REJECTED_TOTAL = Metric(
+    "monitor_consumer_rejected_total",
+    "counter",
+    "Messages that could not be stored (dead-lettered or skipped), by reason",
+    ("source", "topic", "reason"),
+    source="consumer",
+)
+CONSUMER_DEAD_LETTERED_TOTAL = Metric(
+    "monitor_consumer_dead_lettered_total",
+    "counter",
+    "Rejected messages published to the dead-letter topic",
+    ("source", "topic"),
+    source="consumer",
+)
+CONSUMER_UNPAIRED_TOTAL = Metric(
+    "monitor_consumer_unpaired_total",
+    "counter",
+    "Seldon request/response halves stored without their other half, by half",
+    ("source", "topic", "half"),
+    source="consumer",
+)
+CONSUMER_RETRIES_TOTAL = Metric(
+    "monitor_consumer_retries_total",
+    "counter",
+    "Batches held back and retried (not acknowledged), by reason",
+    ("source", "reason"),
+    source="consumer",
+)
+CONSUMER_LAG_MESSAGES = Metric(
+    "monitor_consumer_lag_messages",
+    "gauge",
+    "Messages the broker holds for this consumer group that are not yet acknowledged",
+    ("source", "topic"),
+    "messages",
+    "consumer",
+)
+CONSUMER_LAST_COMMIT_TIMESTAMP_SECONDS = Metric(
+    "monitor_consumer_last_commit_timestamp_seconds",
+    "gauge",
+    "When the consumer last committed a batch and acknowledged it",
+    ("source",),
+    "seconds",
+    "consumer",
+)
+CONSUMER_BATCH_SECONDS = Metric(
+    "monitor_consumer_batch_seconds",
+    "histogram",
+    "Time from a batch's fetch to its acknowledgement",
+    ("source",),
+    "seconds",
+    "consumer",
 )
 
 CATALOGUE: tuple[Metric, ...] = tuple(v for v in tuple(globals().values()) if isinstance(v, Metric))

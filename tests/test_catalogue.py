@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import Engine
 
 from monitor import catalogue
+from monitor.consume.metrics import ConsumerMetrics
 from monitor.exporter import ResultsCollector
 from monitor.ingest_metrics import IngestMetrics
 from monitor.storage.engine import make_engine
@@ -115,6 +116,24 @@ def test_webhook_families_are_the_catalogued_ones() -> None:
     described = _described(list(WebhookCollector(engine).describe()))
     engine.dispose()
     assert described == _expected("webhooks")
+
+
+def test_consumer_families_are_the_catalogued_ones() -> None:
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics(registry)
+    for family in (metrics.messages, metrics.dead_lettered, metrics.lag):
+        family.labels("kafka", "t")
+    metrics.rejected.labels("kafka", "t", "invalid")
+    metrics.unpaired.labels("kafka", "t", "request")
+    metrics.retries.labels("kafka", "broker_error")
+    metrics.last_commit.labels("kafka")
+    metrics.batch_seconds.labels("kafka")
+    families = list(registry.collect())
+    assert _described(families) == _expected("consumer")
+    for family in families:
+        spec = catalogue.BY_NAME.get(family.name) or catalogue.BY_NAME[family.name + "_total"]
+        for sample in family.samples:
+            assert tuple(k for k in sample.labels if k != "le") == spec.labels, sample.name
 
 
 def test_labels_of_ingest_counters_are_the_catalogued_ones() -> None:

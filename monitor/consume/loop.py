@@ -106,11 +106,12 @@ class Consumer:
         units, rejects = await self._store(decoded.units, stop)
         rejects = decoded.rejects + rejects
         done = [m for u in units for m in u.messages] + [r.message for r in rejects]
+        published: Sequence[DeadLetter] = []
         if rejects:
-            await self.source.dead_letter(rejects)
+            published = await self.source.dead_letter(rejects)
         if done:
             await self.source.ack(done)
-            self._count(units, rejects)
+            self._count(units, rejects, published)
             self.metrics.batch_seconds.labels(self.source.kind).observe(self.clock() - started)
         await self._update_lag()
         return len(done)
@@ -170,7 +171,12 @@ class Consumer:
             return await self._store([unit], stop)
         return [unit], []
 
-    def _count(self, units: Sequence[Unit], rejects: Sequence[DeadLetter]) -> None:
+    def _count(
+        self,
+        units: Sequence[Unit],
+        rejects: Sequence[DeadLetter],
+        published: Sequence[DeadLetter],
+    ) -> None:
         kind = self.source.kind
         for unit in units:
             for message in unit.messages:
@@ -179,6 +185,8 @@ class Consumer:
             topic = letter.message.topic
             self.metrics.messages.labels(kind, topic).inc()
             self.metrics.rejected.labels(kind, topic, letter.reason).inc()
+        for letter in published:
+            self.metrics.dead_lettered.labels(kind, letter.message.topic).inc()
         self.metrics.last_commit.labels(kind).set(time.time())
 
     async def _update_lag(self) -> None:

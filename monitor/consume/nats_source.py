@@ -129,7 +129,8 @@ class NatsSource:
             assert self._nc is not None
             await self._nc.flush()
 
-    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        published: list[DeadLetter] = []
         async with _translated("dead-lettering"):
             assert self._js is not None
             for letter in letters:
@@ -139,6 +140,8 @@ class NatsSource:
                 await self._js.publish(
                     subject, letter.message.value, headers=dict(dead_letter_fields(letter))
                 )
+                published.append(letter)
+        return published
 
     async def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}

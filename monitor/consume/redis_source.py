@@ -128,7 +128,8 @@ class RedisSource:
                 pipe.xack(key, self.options.group, *ids)
             await pipe.execute()
 
-    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        published: list[DeadLetter] = []
         async with _translated("dead-lettering"), self._client.pipeline(transaction=False) as pipe:
             for letter in letters:
                 key = self.options.dead_letter_topic(letter.message.topic)
@@ -136,7 +137,9 @@ class RedisSource:
                     continue
                 fields = {**dead_letter_fields(letter), "value": letter.message.value}
                 pipe.xadd(key, fields, maxlen=DLQ_MAXLEN, approximate=True)
+                published.append(letter)
             await pipe.execute()
+        return published
 
     async def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -59,8 +59,9 @@ class Source(Protocol):
     async def ack(self, messages: Sequence[Message]) -> None:
         """Acknowledge: the broker will not deliver these to this group again."""
 
-    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
-        """Publish bad messages to the dead-letter topic (they are acked with the batch)."""
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Publish bad messages to their dead-letter topic (they are acked with the batch);
+        returns those published (a topic without a dead-letter topic skips its letters)."""
 
     async def lag(self) -> dict[str, int]:
         """Messages per topic not yet delivered to this group (or delivered and not acked)."""

@@ -137,6 +137,8 @@ def test_poison_messages_are_dead_lettered_with_their_reason_and_do_not_block(
     for reason in ("invalid", "undecodable"):
         labels = {"source": broker.kind, "topic": topic, "reason": reason}
         assert registry.get_sample_value("monitor_consumer_rejected_total", labels) == 1
+    published = {"source": broker.kind, "topic": topic}
+    assert registry.get_sample_value("monitor_consumer_dead_lettered_total", published) == 2
     assert count(services.engine, "predictions") == 2
 
 
@@ -159,3 +161,5 @@ def test_without_a_dead_letter_topic_bad_messages_are_skipped_and_counted(
     asyncio.run(scenario())
     labels = {"source": broker.kind, "topic": topic, "reason": "undecodable"}
     assert registry.get_sample_value("monitor_consumer_rejected_total", labels) == 1
+    published = {"source": broker.kind, "topic": topic}
+    assert registry.get_sample_value("monitor_consumer_dead_lettered_total", published) is None
