@@ -281,10 +281,10 @@ def child_job(url: str, steps: list[str]) -> dict[str, Any]:
     for step in steps:
         clock = time.perf_counter()
         if step == "profile":
-            ensure_profiles(services, model)
+            ensure_profiles(services.context, model)
             runs.append({"window": step, "seconds": time.perf_counter() - clock, "rows": 0})
             continue
-        evaluation = evaluate_drift(services, model, Window.ending(step, datetime.now(UTC)))
+        evaluation = evaluate_drift(services.context, model, Window.ending(step, datetime.now(UTC)))
         seconds = time.perf_counter() - clock
         runs.append(
             {"window": step, "seconds": seconds, "rows": sum(v.rows for v in evaluation.versions)}

@@ -84,7 +84,7 @@ def load_reference(settings: Settings, path: Path, model: str, version: str = ""
                 result = services.references.upload(model, version, chunks())
             except ValidationFailed as exc:
                 raise in_file_terms(exc, path.name) from exc
-        ensure_profiles(services, services.models.require(model))
+        ensure_profiles(services.context, services.models.require(model))
         services.engine.dispose()
     print(
         f"reference {result.reference_id} for {model} {version or '(all versions)'}: "

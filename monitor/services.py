@@ -19,6 +19,7 @@ from monitor.ingest_metrics import IngestMetrics
 from monitor.integrations.genai_metrics import TokenMeter
 from monitor.integrations.kserve import KServeReceiver
 from monitor.integrations.otlp import OtlpReceiver
+from monitor.jobs.context import JobContext
 from monitor.storage.database import Database
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
@@ -40,6 +41,8 @@ class Services:
     kserve: KServeReceiver
     otlp: OtlpReceiver
     ingest_metrics: IngestMetrics = field(repr=False)
+    # what jobs and webhook steps are handed (db, settings, models, clock)
+    context: JobContext = field(repr=False)
     # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
     summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
     # the /metrics body, when something faster than generate_latest(registry) is set up
@@ -77,11 +80,12 @@ def build_services(
     partitions = Partitions(engine)
     limits = limits_from(settings)
     metrics = IngestMetrics(registry)
+    db = Database(engine)
     ingest = IngestService(engine, models, partitions, limits, metrics)
     services = Services(
         settings=settings,
         engine=engine,
-        db=Database(engine),
+        db=db,
         registry=registry,
         models=models,
         partitions=partitions,
@@ -97,6 +101,7 @@ def build_services(
             max_body_bytes=settings.max_body_bytes,
         ),
         ingest_metrics=metrics,
+        context=JobContext(db, settings, models),
         summaries=partial(results_summary, engine),
     )
     # imported here: the exporter imports monitor.jobs, whose modules import this one

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from monitor.config import Settings
-from monitor.jobs.base import JOB_NAMES, Job, Window
+from monitor.jobs.base import JOB_NAMES, Job, JobContext, Window
 from monitor.jobs.leases import tick_of
 from monitor.jobs.scheduler import build_scheduler, run_tick
 from monitor.services import Services, build_services
@@ -38,7 +38,7 @@ class CountingJobs:
         return {name: self._job(name) for name in JOB_NAMES}
 
     def _job(self, name: str) -> Job:
-        def job(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+        def job(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
             with self._mutex:
                 self.calls[name] += 1
             time.sleep(self.seconds)

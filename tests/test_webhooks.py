@@ -124,7 +124,9 @@ def test_delivery_posts_the_spec_body_with_a_valid_signature(services: Services)
     assert event.outcome == "enqueued"
     receiver = Receiver()
 
-    assert dispatch_pending(services, transport=receiver.transport, now=T0) == {"delivered": 1}
+    assert dispatch_pending(services.context, transport=receiver.transport, now=T0) == {
+        "delivered": 1
+    }
 
     (request,) = receiver.requests
     assert str(request.url) == HOOK_URL
@@ -152,7 +154,10 @@ def test_delivery_posts_the_spec_body_with_a_valid_signature(services: Services)
     assert request.content == canonical_body(body)
     (row,) = rows(services)
     assert (row["status"], row["attempts"], row["delivered_at"]) == ("delivered", 1, T0)
-    assert dispatch_pending(services, transport=receiver.transport, now=T0 + timedelta(1)) == {}
+    assert (
+        dispatch_pending(services.context, transport=receiver.transport, now=T0 + timedelta(1))
+        == {}
+    )
 
 
 def test_enqueue_commits_or_rolls_back_with_the_callers_transaction(services: Services) -> None:
@@ -180,20 +185,26 @@ def test_failures_retry_with_growing_backoff_then_deliver(services: Services) ->
     now, waits = T0, []
     for _ in range(3):
         outcomes = dispatch_pending(
-            services, transport=receiver.transport, now=now, policy=policy, rng=random.Random(7)
+            services.context,
+            transport=receiver.transport,
+            now=now,
+            policy=policy,
+            rng=random.Random(7),
         )
         assert outcomes == {"retry": 1}
         (row,) = rows(services)
         waits.append((row["next_attempt_at"] - now).total_seconds())
         # not due before its time
-        assert dispatch_pending(services, transport=receiver.transport, now=now) == {}
+        assert dispatch_pending(services.context, transport=receiver.transport, now=now) == {}
         now = row["next_attempt_at"]
     assert 0.5 <= waits[0] <= 1
     assert 1 <= waits[1] <= 2
     assert 2 <= waits[2] <= 4
     assert "HTTP 503" in rows(services)[0]["last_error"]
 
-    assert dispatch_pending(services, transport=receiver.transport, now=now) == {"delivered": 1}
+    assert dispatch_pending(services.context, transport=receiver.transport, now=now) == {
+        "delivered": 1
+    }
     (row,) = rows(services)
     assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 4, None)
     # every attempt carried the same event id, each freshly signed
@@ -213,11 +224,14 @@ def test_dead_letter_after_max_attempts_then_retry_by_api(
     seen = []
     for _ in range(3):
         seen.append(
-            dispatch_pending(services, transport=receiver.transport, now=now, policy=policy)
+            dispatch_pending(services.context, transport=receiver.transport, now=now, policy=policy)
         )
         now += timedelta(hours=2)
     assert seen == [{"retry": 1}, {"retry": 1}, {"dead": 1}]
-    assert dispatch_pending(services, transport=receiver.transport, now=now, policy=policy) == {}
+    assert (
+        dispatch_pending(services.context, transport=receiver.transport, now=now, policy=policy)
+        == {}
+    )
 
     def sample(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
@@ -237,7 +251,7 @@ def test_dead_letter_after_max_attempts_then_retry_by_api(
     retried = client.post(f"/v1/webhooks/{event.event_id}/retry")
     assert retried.status_code == 200, retried.text
     assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
-    assert dispatch_pending(services, transport=receiver.transport, policy=policy) == {
+    assert dispatch_pending(services.context, transport=receiver.transport, policy=policy) == {
         "delivered": 1
     }
     assert sample("monitor_webhook_events", status="dead") == 0
@@ -339,7 +353,7 @@ def drift_results(share: float, version: str = "3.2.0") -> list[Result]:
 
 def from_results(services: Services, model: ModelRecord, results: list[Result]) -> Any:
     with services.engine.begin() as conn:
-        return enqueue_from_results(conn, services, model, T0, results)
+        return enqueue_from_results(conn, services.context, model, T0, results)
 
 
 def test_dataset_drift_in_results_enqueues_a_drift_event(services: Services) -> None:
@@ -387,7 +401,7 @@ def test_a_performance_drop_against_the_7_day_baseline_enqueues_an_event(
 
     def check(results: list[Result]) -> Any:
         with services.engine.begin() as conn:
-            return enqueue_from_results(conn, services, model, T0, results)
+            return enqueue_from_results(conn, services.context, model, T0, results)
 
     assert check(performance(0.82, 2.1)) is None  # within 10 % of 0.9 and of 2.0
     assert check(performance(0.5, 3.0, samples=99)) is None  # too few labels to judge
@@ -467,7 +481,7 @@ def drive(services: Services, receiver: DownUntil, *, rng_seed: int = 3) -> str:
     rng = random.Random(rng_seed)
     for _ in range(200):
         outcomes = dispatch_pending(
-            services, transport=httpx.MockTransport(receiver), now=receiver.now, rng=rng
+            services.context, transport=httpx.MockTransport(receiver), now=receiver.now, rng=rng
         )
         (row,) = rows(services)
         if row["status"] != "pending":
@@ -503,7 +517,9 @@ def test_the_default_schedule_backs_off_to_hourly_over_more_than_a_day(
     ] == str(event.event_id)
     assert client.post(f"/v1/webhooks/{event.event_id}/retry").status_code == 200
     receiver.up_at = receiver.now
-    assert dispatch_pending(services, transport=httpx.MockTransport(receiver)) == {"delivered": 1}
+    assert dispatch_pending(services.context, transport=httpx.MockTransport(receiver)) == {
+        "delivered": 1
+    }
 
 
 def test_the_schedule_is_configurable(settings: Settings, db_url: str) -> None:

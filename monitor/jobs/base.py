@@ -1,4 +1,4 @@
-"""What every scheduled job is: a function of (services, model, window) to results.
+"""What every scheduled job is: a function of (context, model, window) to results.
 
 Jobs read their window from PostgreSQL, compute with pure ``monitor.stats`` functions, and
 return ``Result`` rows; the runner writes them (upsert) and records job health. A job never
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from monitor.services import Services
+from monitor.jobs.context import JobContext
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.windows import parse_window
 
-__all__ = ["ALL_VERSIONS", "JOB_NAMES", "Job", "Window", "parse_window"]
+__all__ = ["ALL_VERSIONS", "JOB_NAMES", "Job", "JobContext", "Window", "parse_window"]
 
 JOB_NAMES = ("drift", "quality", "performance", "serving", "cost")
 ALL_VERSIONS = ""
@@ -41,4 +41,4 @@ class Window:
 
 
 class Job(Protocol):
-    def __call__(self, services: Services, model: ModelRecord, window: Window) -> list[Result]: ...
+    def __call__(self, ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]: ...

@@ -8,8 +8,8 @@ from typing import Any
 
 from monitor.catalogue import COST_PER_MILLION_PREDICTIONS, WINDOW_SAMPLES
 from monitor.jobs.base import ALL_VERSIONS, Window
+from monitor.jobs.context import JobContext
 from monitor.schemas import CostSettings
-from monitor.services import Services
 from monitor.stats.cost import Prices, Usage, compute_cost, cost_per_million, token_cost
 from monitor.storage.labelled import usage_totals
 from monitor.storage.models import ModelRecord
@@ -31,8 +31,8 @@ def prices_of(config: Mapping[str, Any]) -> tuple[Prices, str]:
     return prices, cost.currency
 
 
-def run_cost(services: Services, model: ModelRecord, window: Window) -> list[Result]:
-    with services.db.connect() as conn:
+def run_cost(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
+    with ctx.db.connect() as conn:
         totals = usage_totals(conn, Span(model.id, window.start, window.end))
     if totals.predictions == 0:
         return []

@@ -13,7 +13,7 @@ need more than the Result rows; ``run_drift`` is the scheduled ``Job``. See docs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +29,7 @@ from monitor.catalogue import (
 )
 from monitor.errors import ConfigError
 from monitor.jobs.base import Window
+from monitor.jobs.context import JobContext
 from monitor.jobs.drift_columns import (
     ColumnDrift,
     categorical_from_counts,
@@ -37,7 +38,6 @@ from monitor.jobs.drift_columns import (
     numeric_from_samples,
 )
 from monitor.schemas import DriftSettings
-from monitor.services import Services
 from monitor.stats import verdict
 from monitor.storage.drift import window as drift_window
 from monitor.storage.drift.bins import CategoryRollup, NumericRollup
@@ -82,22 +82,22 @@ def drift_settings(model: ModelRecord) -> DriftSettings:
         raise ConfigError(f"model {model.name!r}: invalid drift settings: {exc}") from exc
 
 
-def run_drift(services: Services, model: ModelRecord, window: Window) -> list[Result]:
-    return to_results(evaluate_drift(services, model, window))
+def run_drift(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
+    return to_results(evaluate_drift(ctx, model, window))
 
 
 def evaluate_drift(
-    services: Services, model: ModelRecord, window: Window, *, now: datetime | None = None
+    ctx: JobContext, model: ModelRecord, window: Window, *, now: datetime | None = None
 ) -> DriftEvaluation:
     """Drift of ``model`` in ``window``, per version, against the active reference(s)."""
     settings = drift_settings(model)
-    current = read_windows(services, model, window, settings, now or datetime.now(UTC))
+    current = read_windows(ctx, model, window, settings, now or ctx.clock())
     versions = tuple(_version(c, settings) for c in current)
     return DriftEvaluation(model.name, window, tuple(v for v in versions if v is not None))
 
 
 def read_windows(
-    services: Services,
+    ctx: JobContext,
     model: ModelRecord,
     window: Window,
     settings: DriftSettings,
@@ -107,19 +107,19 @@ def read_windows(
 ) -> list[CurrentWindow]:
     """The window's current data per active reference and version (``storage.drift.window``)."""
     return drift_window.read_windows(
-        services.db,
+        ctx.db,
         model,
         Span(model.id, window.start, window.end),
         psi_bins=settings.psi_bins,
-        retention_days=services.settings.retention_days,
+        retention_days=ctx.settings.retention_days,
         now=now,
         samples=samples,
     )
 
 
-def ensure_profiles(services: Services, model: ModelRecord) -> list[int]:
+def ensure_profiles(ctx: JobContext, model: ModelRecord) -> list[int]:
     """Build the profiles of the model's active references now, not at the next run."""
-    return drift_window.ensure_profiles(services.db, model, drift_settings(model).psi_bins)
+    return drift_window.ensure_profiles(ctx.db, model, drift_settings(model).psi_bins)
 
 
 # --- compute -----------------------------------------------------------------------------------

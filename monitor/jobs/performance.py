@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from monitor.catalogue import MODEL_PERFORMANCE, WINDOW_SAMPLES
 from monitor.jobs.base import Window
-from monitor.services import Services
+from monitor.jobs.context import JobContext
 from monitor.stats import performance as perf
 from monitor.storage.labelled import Labelled, labelled_predictions
 from monitor.storage.models import ModelRecord
@@ -29,11 +29,11 @@ DEFAULT_POSITIVE = "1"
 Figures = dict[str, float | None]
 
 
-def run_performance(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def run_performance(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     compute = _TASKS.get(model.task)
     if compute is None:
         return []
-    with services.db.connect() as conn:
+    with ctx.db.connect() as conn:
         groups = labelled_predictions(conn, Span(model.id, window.start, window.end))
     positive = model.config.get("positive_class")
     out: list[Result] = []

@@ -15,7 +15,6 @@ Unknown features (stored in ``predictions.extra->'unknown_features'``) are schem
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 
 from monitor.catalogue import (
     FEATURE_MISSING_RATIO,
@@ -25,8 +24,8 @@ from monitor.catalogue import (
     WINDOW_SAMPLES,
 )
 from monitor.jobs.base import Window
+from monitor.jobs.context import JobContext
 from monitor.jobs.drift import drift_settings, read_windows
-from monitor.services import Services
 from monitor.storage.drift.bins import CategoryRollup, NumericRollup, schema_rollup
 from monitor.storage.drift.presence import feature_presence
 from monitor.storage.drift.profiles import ColumnProfile
@@ -36,12 +35,12 @@ from monitor.storage.results import Result
 from monitor.storage.span import Span
 
 
-def run_quality(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def run_quality(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     settings = drift_settings(model)
-    current = read_windows(services, model, window, settings, datetime.now(UTC), samples=False)
+    current = read_windows(ctx, model, window, settings, ctx.clock(), samples=False)
     if current:
         return [r for c in current for r in _from_rollups(c, window.name)]
-    return _without_reference(services, model, window)
+    return _without_reference(ctx, model, window)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -125,11 +124,11 @@ def _from_rollups(current: CurrentWindow, window: str) -> list[Result]:
     return out
 
 
-def _without_reference(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def _without_reference(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     """Missing ratios and schema violations from one scan of the window's rows."""
     span = Span(model.id, window.start, window.end)
     out: list[Result] = []
-    for group in feature_presence(services.db, span, model.schema):
+    for group in feature_presence(ctx.db, span, model.schema):
         total = group.rows
         for name, n in group.present.items():
             out.append(

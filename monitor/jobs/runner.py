@@ -172,11 +172,13 @@ def _run_one(
     windows = windows_for(record, services.settings)
     clock = time.perf_counter()
     try:
-        rows = [row for w in windows for row in job(services, record, Window.ending(w, end))]
+        rows = [
+            row for w in windows for row in job(services.context, record, Window.ending(w, end))
+        ]
         with services.db.begin() as conn:
             written = replace_job_results(conn, name, record.id, end, windows, rows)
             # retraining webhook: decided in the results' transaction (outbox), sent later
-            enqueue_from_results(conn, services, record, end, rows)
+            enqueue_from_results(conn, services.context, record, end, rows)
     except Exception as exc:  # one model's failure must not stop the others; counted below
         log.exception("job %s failed for model %s", name, record.name)
         return JobOutcome(

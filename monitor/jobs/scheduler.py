@@ -36,7 +36,7 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
         dispatch_pending,
         "interval",
         seconds=DISPATCH_INTERVAL_SECONDS,
-        args=[services],
+        args=[services.context],
         id="webhooks",
     )
     # KServe/Seldon requests whose response never came: stored alone after the pairing wait

@@ -29,8 +29,8 @@ from monitor.catalogue import (
     WINDOW_SAMPLES,
 )
 from monitor.jobs.base import ALL_VERSIONS, Window
+from monitor.jobs.context import JobContext
 from monitor.schemas import SloSettings
-from monitor.services import Services
 from monitor.stats import selection
 from monitor.stats.binned import Rollup, align_categories
 from monitor.stats.selection import MethodChoice, Score
@@ -62,9 +62,9 @@ TOP_CATEGORIES = 20
 Key = tuple[str | None, str]  # (model_version or None for the pooled variant, variant)
 
 
-def run_serving(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def run_serving(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     span = Span(model.id, window.start, window.end)
-    with services.db.connect() as conn:
+    with ctx.db.connect() as conn:
         groups = group_stats(conn, span, DEFAULT_QUANTILES)
         loads = latest_loads(conn, model.id, window.end)
         production = _find(groups, (None, PRODUCTION))

@@ -16,8 +16,8 @@ from uuid import UUID, uuid5
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import NotFound, Problem, ValidationFailed
+from monitor.jobs.context import JobContext
 from monitor.schemas import JsonInt, Timestamp
-from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.webhooks.outbox import enqueue_retrain
 from monitor.webhooks.payload import public_base_url
@@ -81,7 +81,7 @@ class AlertmanagerPayload(_Wire):
     truncated_alerts: JsonInt = Field(default=0, ge=0, le=2**31 - 1, alias="truncatedAlerts")
 
 
-def _models_for(services: Services, alerts: list[tuple[int, Alert]]) -> dict[str, ModelRecord]:
+def _models_for(ctx: JobContext, alerts: list[tuple[int, Alert]]) -> dict[str, ModelRecord]:
     """Every model the retrain alerts name; the whole notification is refused if one lacks
     its ``model`` label (422) or names a model this service does not know (404)."""
     missing = [
@@ -95,7 +95,7 @@ def _models_for(services: Services, alerts: list[tuple[int, Alert]]) -> dict[str
     unknown: list[Problem] = []
     for i, a in alerts:
         name = a.labels["model"]
-        record = found.get(name) or services.models.get(name)
+        record = found.get(name) or ctx.models.get(name)
         if record is None:
             unknown.append(Problem(f"model {name!r} is not known", i, "labels.model"))
         else:
@@ -106,13 +106,13 @@ def _models_for(services: Services, alerts: list[tuple[int, Alert]]) -> dict[str
 
 
 def receive_alerts(
-    services: Services, payload: AlertmanagerPayload, now: datetime | None = None
+    ctx: JobContext, payload: AlertmanagerPayload, now: datetime | None = None
 ) -> dict[str, Any]:
     """Enqueue a retraining event per firing retrain alert, all in one transaction."""
     wanted = [(i, a) for i, a in enumerate(payload.alerts) if a.wants_retraining]
-    records = _models_for(services, wanted)
+    records = _models_for(ctx, wanted)
     results: list[dict[str, Any]] = []
-    with services.db.begin() as conn:
+    with ctx.db.begin() as conn:
         for i, alert in wanted:
             done = enqueue_retrain(
                 conn,
@@ -121,9 +121,9 @@ def receive_alerts(
                 window=alert.labels.get("window", ""),
                 model_version=alert.labels.get("model_version", ""),
                 evidence=alert.evidence(),
-                base_url=public_base_url(services.settings),
+                base_url=public_base_url(ctx.settings),
                 event_id=alert.event_id(),
-                now=now,
+                now=now or ctx.clock(),
             )
             results.append(
                 {

@@ -12,13 +12,13 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.services import Services
+from monitor.jobs.context import JobContext
 from monitor.storage.outbox import Claimed, DeliveryOutcome, claim_next, record_outcome
 from monitor.webhooks.outbox import webhook_settings
 from monitor.webhooks.payload import canonical_body
@@ -121,7 +121,7 @@ def _outcome(attempt: Attempt, claimed: Claimed, policy: DispatchPolicy) -> Deli
 
 
 def dispatch_pending(
-    services: Services,
+    ctx: JobContext,
     *,
     transport: httpx.BaseTransport | None = None,
     now: datetime | None = None,
@@ -132,26 +132,26 @@ def dispatch_pending(
 
     ``now`` fixes the clock (tests); by default each attempt reads the wall clock, so the
     signed timestamp is fresh however long earlier deliveries took."""
-    policy = policy or DispatchPolicy.from_settings(services.settings)
+    policy = policy or DispatchPolicy.from_settings(ctx.settings)
     rng = rng or random.Random()
-    clock: Callable[[], datetime] = (lambda: now) if now is not None else _utcnow
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else ctx.clock
     outcomes: Counter[DeliveryOutcome] = Counter()
     with httpx.Client(transport=transport, timeout=policy.timeout_seconds) as client:
         for _ in range(policy.max_events_per_run):
             started = clock()
-            with services.db.begin() as conn:
+            with ctx.db.begin() as conn:
                 claimed = claim_next(conn, started, started + policy.lease)
             if claimed is None:
                 break
             attempt = send(client, claimed, int(started.timestamp()))
             outcome = _outcome(attempt, claimed, policy)
-            _record(services, claimed, attempt, outcome, policy, rng, clock())
+            _record(ctx, claimed, attempt, outcome, policy, rng, clock())
             outcomes[outcome] += 1
     return outcomes
 
 
 def _record(
-    services: Services,
+    ctx: JobContext,
     claimed: Claimed,
     attempt: Attempt,
     outcome: DeliveryOutcome,
@@ -160,7 +160,7 @@ def _record(
     finished: datetime,
 ) -> None:
     retry_at = finished + policy.backoff(claimed.attempts, rng) if outcome == "retry" else None
-    with services.db.begin() as conn:
+    with ctx.db.begin() as conn:
         kept = record_outcome(
             conn, claimed, outcome, now=finished, next_attempt_at=retry_at, error=attempt.error
         )
@@ -175,7 +175,3 @@ def _record(
             attempt.error,
             "dead-lettered" if outcome == "dead" else f"retry at {retry_at}",
         )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -29,8 +29,8 @@ from monitor.catalogue import (
     PERFORMANCE_HIGHER_IS_BETTER,
     PERFORMANCE_LOWER_IS_BETTER,
 )
+from monitor.jobs.context import JobContext
 from monitor.schemas import DriftSettings
-from monitor.services import Services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result, performance_baselines
 from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
@@ -147,7 +147,7 @@ def performance_evidence(
 
 def enqueue_from_results(
     conn: Connection,
-    services: Services,
+    ctx: JobContext,
     model: ModelRecord,
     window_end: datetime,
     results: Sequence[Result],
@@ -177,7 +177,7 @@ def enqueue_from_results(
                     window=window,
                     model_version=version,
                     evidence=evidence,
-                    base_url=public_base_url(services.settings),
+                    base_url=public_base_url(ctx.settings),
                     event_id=job_event_id(model.name, reason, window, window_end),
                 )
     return None

@@ -78,7 +78,9 @@ def test_injected_drift_is_detected_and_stable_columns_are_not(
     if path == "rollup":
         monkeypatch.setattr(drift_window, "EXACT_MAX_ROWS", 0)
     end = _setup(services, seed, n_ref, n_cur)
-    ev = evaluate_drift(services, services.models.require("fraud"), window("24h", end), now=end)
+    ev = evaluate_drift(
+        services.context, services.models.require("fraud"), window("24h", end), now=end
+    )
     (version,) = ev.versions
     by_name = {f.name: f for f in version.features}
     assert {f.name for f in version.drifted} == DRIFTED
@@ -95,7 +97,7 @@ def test_injected_drift_is_detected_and_stable_columns_are_not(
 
 def test_the_minimum_sample_guard_gives_no_verdict(services: Services) -> None:
     end = _setup(services, 1, 2000, 60)
-    results = run_drift(services, services.models.require("fraud"), window("24h", end))
+    results = run_drift(services.context, services.models.require("fraud"), window("24h", end))
     metrics = {r.metric for r in results}
     assert "feature_drift_detected" not in metrics
     assert "feature_drift_score" in metrics
@@ -112,7 +114,7 @@ def _one(results: list[Result], metric: str, **labels: str) -> Result:
 
 def test_result_rows_carry_the_contract_names_and_evidence(services: Services) -> None:
     end = _setup(services, 2, 800, 1200)
-    results = run_drift(services, services.models.require("fraud"), window("24h", end))
+    results = run_drift(services.context, services.models.require("fraud"), window("24h", end))
     score = _one(results, "feature_drift_score", feature="shift", method="ks")
     assert score.details is not None
     assert {"threshold", "n_ref", "n_cur", "kind", "pvalue", "detected"} <= score.details.keys()
@@ -145,7 +147,9 @@ def test_methods_thresholds_and_correction_come_from_the_model_config(
             }
         },
     )
-    ev = evaluate_drift(services, services.models.require("fraud"), window("24h", end), now=end)
+    ev = evaluate_drift(
+        services.context, services.models.require("fraud"), window("24h", end), now=end
+    )
     by_name = {f.name: f for f in ev.versions[0].features}
     assert by_name["steady"].method == "psi"
     assert by_name["calm"].method == "jensenshannon"
@@ -184,7 +188,9 @@ def test_prediction_and_label_drift(services: Services) -> None:
             for i, v in zip(ids, rng.choice([0, 1], p=[0.4, 0.6], size=n), strict=True)
         ]
     )
-    ev = evaluate_drift(services, services.models.require("churn"), window("24h", end), now=end)
+    ev = evaluate_drift(
+        services.context, services.models.require("churn"), window("24h", end), now=end
+    )
     (version,) = ev.versions
     assert version.prediction is not None
     assert version.prediction.detected is True
@@ -192,7 +198,8 @@ def test_prediction_and_label_drift(services: Services) -> None:
     assert version.label.detected is True
     assert version.label.n_cur == n
     metrics = {
-        r.metric for r in run_drift(services, services.models.require("churn"), window("24h", end))
+        r.metric
+        for r in run_drift(services.context, services.models.require("churn"), window("24h", end))
     }
     assert {"prediction_drift_score", "label_drift_score"} <= metrics
 
@@ -209,7 +216,7 @@ def test_a_version_with_its_own_reference_is_compared_with_it(services: Services
     insert_predictions(
         services, model, spread(end, 700, 5, rng), rng.normal(3, 1, (700, 1)), version="2"
     )
-    ev = evaluate_drift(services, services.models.require("m"), window("24h", end), now=end)
+    ev = evaluate_drift(services.context, services.models.require("m"), window("24h", end), now=end)
     versions = {v.model_version: v for v in ev.versions}
     assert set(versions) == {"1", "2"}
     assert versions["1"].reference_rows == 1200
@@ -225,10 +232,10 @@ def test_a_new_reference_replaces_the_profile(services: Services) -> None:
     set_reference(services, model, rng.normal(0, 1, (1500, 1)))
     end = now()
     insert_predictions(services, model, spread(end, 900, 5, rng), rng.normal(2, 1, (900, 1)))
-    first = evaluate_drift(services, model, window("24h", end), now=end)
+    first = evaluate_drift(services.context, model, window("24h", end), now=end)
     assert first.versions[0].features[0].detected is True
     set_reference(services, model, rng.normal(2, 1, (1100, 1)))
-    second = evaluate_drift(services, model, window("24h", end), now=end)
+    second = evaluate_drift(services.context, model, window("24h", end), now=end)
     assert second.versions[0].reference_rows == 1100
     assert second.versions[0].features[0].detected is False
     with services.engine.connect() as conn:
@@ -240,7 +247,7 @@ def test_without_a_reference_there_is_nothing_to_compare(services: Services) -> 
     model = make_model(services, "m", ["x"])
     end = now()
     insert_predictions(services, model, spread(end, 100, 5, rng), rng.normal(size=(100, 1)))
-    assert run_drift(services, model, window("24h", end)) == []
+    assert run_drift(services.context, model, window("24h", end)) == []
 
 
 def test_the_runner_writes_drift_results(services: Services) -> None:

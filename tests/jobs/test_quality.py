@@ -47,7 +47,7 @@ def test_ratios_from_the_rollups(services: Services) -> None:
         rng.uniform(0.0, 10.0, (2000, 1)),
         rng.choice(["DE", "FR"], size=(2000, 1)).astype(object),
     )
-    results = run_quality(services, model, window("24h", now()))
+    results = run_quality(services.context, model, window("24h", now()))
     assert _value(results, "feature_missing_ratio", feature="amount") == pytest.approx(0.1)
     assert _value(results, "feature_missing_ratio", feature="country") == pytest.approx(0.05)
     # values 0..20 evenly: above the reference's max (just under 10) is about half of them
@@ -69,7 +69,7 @@ def test_without_a_reference_missing_values_and_schema_violations_still_count(
     services: Services,
 ) -> None:
     model = _current(services)
-    results = run_quality(services, model, window("24h", now()))
+    results = run_quality(services.context, model, window("24h", now()))
     assert _value(results, "feature_missing_ratio", feature="amount") == pytest.approx(0.1)
     assert _value(results, "feature_missing_ratio", feature="country") == pytest.approx(0.05)
     assert _value(results, "schema_violations", feature="colour") == 101.0

@@ -63,13 +63,17 @@ def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _scores(services: Services, name: str, end: datetime) -> dict[str, tuple[float, int]]:
-    ev = evaluate_drift(services, services.models.require(name), window("24h", end), now=end)
+    ev = evaluate_drift(
+        services.context, services.models.require(name), window("24h", end), now=end
+    )
     (version,) = ev.versions
     return {f.name: (f.score, f.n_cur) for f in version.features}
 
 
 def _rows(services: Services, name: str, end: datetime) -> int:
-    ev = evaluate_drift(services, services.models.require(name), window("24h", end), now=end)
+    ev = evaluate_drift(
+        services.context, services.models.require(name), window("24h", end), now=end
+    )
     return sum(v.rows for v in ev.versions)
 
 

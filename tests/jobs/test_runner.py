@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from monitor.api.app import create_app
 from monitor.config import Settings
 from monitor.errors import NotFound, ValidationFailed
-from monitor.jobs.base import JOB_NAMES, Window
+from monitor.jobs.base import JOB_NAMES, JobContext, Window
 from monitor.jobs.registry import DEFAULT_PATHS, default_registry
 from monitor.jobs.runner import JobsFailed, run_jobs, run_jobs_cli
 from monitor.services import Services, build_services
@@ -80,7 +80,7 @@ def test_rerunning_in_the_same_minute_changes_nothing(services: Services) -> Non
     assert [o.results for o in again.outcomes] == [o.results for o in first.outcomes]
 
 
-def _flaky(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def _flaky(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     if model.name == "a":
         raise RuntimeError("boom for a")
     return [Result("", window.name, "custom_figure", 1.0)]

@@ -26,4 +26,4 @@ router = APIRouter(
 
 @router.post("/alertmanager", summary="Alertmanager webhook receiver: retrain alerts -> webhook")
 def post_alertmanager(payload: AlertmanagerPayload, svc: ServicesDep) -> dict[str, Any]:
-    return receive_alerts(svc, payload)
+    return receive_alerts(svc.context, payload)

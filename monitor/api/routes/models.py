@@ -97,7 +97,7 @@ async def post_reference(
         else:
             result = svc.references.upload(model, version, read_bytes(body, format_for_media(kind)))
         # freeze the bins with the reference now, not in the next scheduled drift run
-        ensure_profiles(svc, svc.models.require(model))
+        ensure_profiles(svc.context, svc.models.require(model))
         return result.as_body()
 
     return await run_in_threadpool(work)
