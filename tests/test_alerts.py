@@ -16,6 +16,7 @@ import yaml
 
 from monitor.alerts import render_all
 from monitor.alerts.cases import CASES_BY_FILE
+from monitor.alerts.configs import DCGM_JOB, VLLM_JOB
 from monitor.alerts.rules import Record, RuleSettings, groups
 from monitor.schemas import DriftSettings
 from tests.support import promstack
@@ -131,6 +132,39 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass(rendered: Path) ->
 @pytest.mark.e2e
 def test_promtool_accepts_the_compose_prometheus_config(rendered: Path) -> None:
     promstack.run_tool("promtool", "check", "config", str(rendered / "prometheus.yml"))
+    promstack.run_tool("promtool", "check", "config", str(REPO / "alerts" / "prometheus.yml"))
+
+
+def test_compose_prometheus_scrapes_ml_monitor_dcgm_exporter_and_vllm() -> None:
+    """Each job's target is a docker-compose service listening on that port: dcgm-exporter on
+    :9400, vLLM's /metrics on its API port."""
+    config = yaml.safe_load((REPO / "alerts" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = {
+        name: [t for sc in job["static_configs"] for t in sc["targets"]]
+        for name, job in jobs.items()
+    }
+    assert targets["ml-monitor"] == ["ml-monitor:8000"]
+    assert targets[DCGM_JOB] == ["dcgm-exporter:9400"]
+    assert targets[VLLM_JOB] == ["vllm:8000"]
+    assert jobs[VLLM_JOB]["metrics_path"] == "/metrics"
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert (
+        "./alerts/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in (services["prometheus"]["volumes"])
+    )
+    assert any(p.endswith(":9400") for p in services["dcgm-exporter"]["ports"])
+    vllm = services["vllm"]
+    assert vllm["command"][vllm["command"].index("--port") + 1] == "8000"
+    assert vllm["profiles"] == services["dcgm-exporter"]["profiles"] == ["gpu"]
+
+
+def test_scrape_targets_are_configurable(tmp_path: Path) -> None:
+    render_all(tmp_path, vllm_targets=["10.0.0.5:8000", "10.0.0.6:8000"])
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    (vllm,) = [job for job in config["scrape_configs"] if job["job_name"] == VLLM_JOB]
+    assert vllm["static_configs"] == [{"targets": ["10.0.0.5:8000", "10.0.0.6:8000"]}]
 
 
 # --- every expression on a real Prometheus ----------------------------------------------------

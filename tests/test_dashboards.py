@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from monitor.alerts.configs import DCGM_JOB, VLLM_JOB, prometheus_config
 from monitor.dashboards import all_dashboards, render_all
 from monitor.dashboards.panels import PROMETHEUS_UID
 from tests.support import grafana_schema, promstack
@@ -291,3 +295,151 @@ def test_framebuffer_share_counts_reserved_memory_and_keeps_mig_instances_apart(
     legend = panel["targets"][0]["legendFormat"]
     assert "{{gpu_instance}}" in legend
     assert all(label in s["metric"] for s in result for label in ("host", "gpu_instance"))
+
+
+# --- the compose scrape jobs feed the GPU dashboard ------------------------------------------
+
+DCGM_LABELS = (
+    'gpu="0",UUID="GPU-5fd0",pci_bus_id="00000000:3B:00.0",device="nvidia0",'
+    'modelName="NVIDIA L4",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="550.54.15"'
+)
+VLLM_LABELS = 'engine="0",model_name="Qwen/Qwen2.5-1.5B-Instruct"'
+
+
+def dcgm_exposition(scrape: int) -> str:
+    """What dcgm-exporter's default counters look like on /metrics (one L4)."""
+    gauges = {
+        "DCGM_FI_DEV_GPU_UTIL": 63,
+        "DCGM_FI_DEV_FB_USED": 17000,
+        "DCGM_FI_DEV_FB_RESERVED": 434,
+        "DCGM_FI_DEV_FB_FREE": 5600,
+        "DCGM_FI_DEV_POWER_USAGE": 61.5,
+        "DCGM_FI_DEV_GPU_TEMP": 58,
+        "DCGM_FI_DEV_XID_ERRORS": 0,
+    }
+    lines = []
+    for name, value in gauges.items():
+        lines += [f"# TYPE {name} gauge", f"{name}{{{DCGM_LABELS}}} {value + scrape % 2}"]
+    return "\n".join(lines) + "\n"
+
+
+def vllm_exposition(scrape: int) -> str:
+    """vLLM's v1 metrics loggers on /metrics (the series the GPU dashboard reads)."""
+    ttft = "vllm:time_to_first_token_seconds"
+    lines = [
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        f"vllm:kv_cache_usage_perc{{{VLLM_LABELS}}} 0.42",
+        "# TYPE vllm:num_requests_running gauge",
+        f"vllm:num_requests_running{{{VLLM_LABELS}}} 7",
+        "# TYPE vllm:num_requests_waiting gauge",
+        f"vllm:num_requests_waiting{{{VLLM_LABELS}}} 1",
+        "# TYPE vllm:generation_tokens_total counter",
+        f"vllm:generation_tokens_total{{{VLLM_LABELS}}} {500 * scrape}",
+        f"# TYPE {ttft} histogram",
+    ]
+    cumulative = 0
+    for le, per_scrape in (("0.05", 3), ("0.1", 4), ("0.5", 2), ("1.0", 1), ("+Inf", 0)):
+        cumulative += per_scrape * scrape
+        lines.append(f'{ttft}_bucket{{{VLLM_LABELS},le="{le}"}} {cumulative}')
+    lines += [
+        f"{ttft}_count{{{VLLM_LABELS}}} {cumulative}",
+        f"{ttft}_sum{{{VLLM_LABELS}}} {0.12 * cumulative:g}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def exporter() -> Iterator[Callable[[Callable[[int], str]], str]]:
+    """Start a /metrics endpoint serving ``text(n)`` at its n-th scrape; returns its address."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(text: Callable[[int], str]) -> str:
+        scrapes = iter(range(1, 1_000_000))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = text(next(scrapes)).encode()
+                self.send_response(200 if self.path == "/metrics" else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.e2e
+def test_the_compose_scrape_jobs_give_the_gpu_and_vllm_panels_data(
+    tmp_path: Path, exporter: Callable[[Callable[[int], str]], str]
+) -> None:
+    """The shipped Prometheus config's dcgm-exporter and vLLM jobs, pointed at exporters on
+    loopback: every dcgm-exporter and vLLM query of the GPU dashboard returns data."""
+    config = prometheus_config(
+        dcgm_targets=[exporter(dcgm_exposition)], vllm_targets=[exporter(vllm_exposition)]
+    )
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    del config["rule_files"], config["alerting"]
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert {DCGM_JOB, VLLM_JOB} <= jobs
+    with promstack.start_prometheus(tmp_path, config) as prometheus:
+        deadline = time.monotonic() + 30
+        ready = "count_over_time(vllm:generation_tokens_total[1m]) >= 4"
+        while not prometheus.query(ready) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        up = {s["metric"]["job"]: s["value"][1] for s in prometheus.query("up")}
+        assert up[DCGM_JOB] == "1"
+        assert up[VLLM_JOB] == "1"
+        now = time.time()
+        empty, checked = [], 0
+        for what, kind, expr in queries(DASHBOARDS["gpu"]):
+            if not re.search(r"DCGM_|vllm:", expr):
+                continue  # ml-monitor's own LLM figures: not from these jobs
+            checked += 1
+            if kind == "variable":
+                found = variable_values_now(prometheus, expr)
+            elif kind == "instant":
+                found = prometheus.query(substitute(expr), now)
+            else:
+                found = prometheus.query_range(substitute(expr), now - 60, now, step=5)
+            if not found:
+                empty.append(f"{what}: {expr}")
+        share = prometheus.query(
+            substitute(
+                next(
+                    t["expr"]
+                    for p in visualizations(DASHBOARDS["gpu"])
+                    if p["title"] == "Framebuffer used"
+                    for t in p["targets"]
+                )
+            ),
+            now,
+        )
+    assert checked >= 12
+    assert empty == [], "GPU dashboard queries without data:\n" + "\n".join(empty)
+    ((series_,),) = [share]
+    assert series_["metric"]["gpu_instance"] == "0"
+    # used + reserved over the whole framebuffer, whichever scrape (odd scrapes add 1 MiB each)
+    assert float(series_["value"][1]) == pytest.approx((17000 + 434) / (17000 + 434 + 5600), 1e-3)
+
+
+def variable_values_now(prometheus: promstack.Handle, query: str) -> list[Any]:
+    label_values = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+    if label_values:
+        match, label = label_values.groups()
+        body = prometheus.get(f"/api/v1/label/{label}/values", params={"match[]": match}).json()
+        values: list[Any] = body["data"]
+        return values
+    query_result = re.fullmatch(r"query_result\((.+)\)", query, re.DOTALL)
+    assert query_result, f"unsupported variable query {query}"
+    return prometheus.query(query_result.group(1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_WEBHOOK_URL = "http://ml-monitor:8000/v1/alertmanager"
@@ -11,6 +12,8 @@ DEFAULT_PAGER_KEY_FILE = f"{SECRETS_DIR}/pagerduty-routing-key"
 RETRAIN_RECEIVER = "ml-monitor-retrain"
 PAGER_RECEIVER = "pager"
 DEFAULT_RECEIVER = "default"
+DCGM_JOB = "dcgm-exporter"
+VLLM_JOB = "vllm"
 
 
 def alertmanager_config(
@@ -71,9 +74,24 @@ def alertmanager_config(
     }
 
 
-def prometheus_config(rules_glob: str = "/etc/prometheus/rules/*.rules.yml") -> dict[str, Any]:
-    """What docker-compose's Prometheus runs: scrape ml-monitor (and dcgm-exporter), load the
-    rules, send alerts to Alertmanager."""
+DEFAULT_VLLM_TARGETS = ("vllm:8000",)
+"""vLLM's OpenAI server serves ``/metrics`` on its API port (docker-compose's ``vllm``)."""
+DEFAULT_DCGM_TARGETS = ("dcgm-exporter:9400",)
+"""dcgm-exporter's default listen address (docker-compose's ``dcgm-exporter``)."""
+
+
+def prometheus_config(
+    rules_glob: str = "/etc/prometheus/rules/*.rules.yml",
+    *,
+    vllm_targets: Sequence[str] = DEFAULT_VLLM_TARGETS,
+    dcgm_targets: Sequence[str] = DEFAULT_DCGM_TARGETS,
+) -> dict[str, Any]:
+    """What docker-compose's Prometheus runs: scrape ml-monitor, dcgm-exporter and vLLM, load
+    the rules, send alerts to Alertmanager.
+
+    The dcgm-exporter and vLLM services start with ``docker-compose --profile gpu up``; without
+    them their targets are down, which nothing alerts on. Point the targets at your own servers
+    (``render_all(..., vllm_targets=[...])``) when they run elsewhere."""
     return {
         "global": {"scrape_interval": "15s", "evaluation_interval": "30s"},
         "rule_files": [rules_glob],
@@ -82,9 +100,16 @@ def prometheus_config(rules_glob: str = "/etc/prometheus/rules/*.rules.yml") -> 
             {"job_name": "ml-monitor", "static_configs": [{"targets": ["ml-monitor:8000"]}]},
             {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
             {
-                # Started by `docker-compose --profile gpu up`; down (and harmless) otherwise.
-                "job_name": "dcgm-exporter",
-                "static_configs": [{"targets": ["dcgm-exporter:9400"]}],
+                "job_name": DCGM_JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": list(dcgm_targets)}],
+            },
+            {
+                # vLLM names the served model in model_name and labels nothing with a request
+                # id: its series are bounded by models and engines.
+                "job_name": VLLM_JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": list(vllm_targets)}],
             },
         ],
     }

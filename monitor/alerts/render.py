@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,9 @@ import yaml
 
 from monitor.alerts.cases import CASES_BY_FILE, Case, Expect, expand
 from monitor.alerts.configs import (
+    DEFAULT_DCGM_TARGETS,
     DEFAULT_TOKEN_FILE,
+    DEFAULT_VLLM_TARGETS,
     DEFAULT_WEBHOOK_URL,
     alertmanager_config,
     prometheus_config,
@@ -114,6 +116,8 @@ def render_all(
     webhook_url: str = DEFAULT_WEBHOOK_URL,
     webhook_token_file: str | None = DEFAULT_TOKEN_FILE,
     settings: RuleSettings | None = None,
+    vllm_targets: Sequence[str] = DEFAULT_VLLM_TARGETS,
+    dcgm_targets: Sequence[str] = DEFAULT_DCGM_TARGETS,
 ) -> list[Path]:
     """Write ``*.rules.yml``, ``tests/*.test.yml``, ``alertmanager.yml`` and ``prometheus.yml``
     under ``out``; the same arguments always give the same bytes."""
@@ -125,5 +129,6 @@ def render_all(
         written.append(_write(out / "tests" / f"{group.file}.test.yml", test))
     config = alertmanager_config(webhook_url, token_file=webhook_token_file)
     written.append(_write(out / "alertmanager.yml", dump(config)))
-    written.append(_write(out / "prometheus.yml", dump(prometheus_config())))
+    scrape = prometheus_config(vllm_targets=vllm_targets, dcgm_targets=dcgm_targets)
+    written.append(_write(out / "prometheus.yml", dump(scrape)))
     return written
