@@ -20,6 +20,7 @@ from monitor.alerts.configs import DCGM_JOB, VLLM_JOB
 from monitor.alerts.rules import Record, RuleSettings, groups
 from monitor.schemas import DriftSettings
 from tests.support import promstack
+from tests.support.records import inline_records
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTS = [alert for group in groups() for alert in group.alerts]
@@ -119,13 +120,31 @@ def test_burn_rate_alerts_use_the_sre_workbook_windows() -> None:
     assert "0.0144" not in text
 
 
+def test_budget_records_are_sloths_per_model_and_run_every_5m() -> None:
+    (group,) = yaml.safe_load((REPO / "alerts" / "slo-budget.rules.yml").read_text())["groups"]
+    assert group["interval"] == "5m"
+    records = [r["record"] for r in group["rules"]]
+    assert records == [
+        "model:ml_prediction_errors:ratio_rate30d",
+        "model:ml_prediction_slow:ratio_rate30d",
+        "model:ml_slo_period_burn_rate:ratio",
+        "model:ml_slo_period_burn_rate:ratio",
+        "model:ml_slo_period_error_budget_remaining:ratio",
+    ]
+    for rule in group["rules"]:
+        assert "model_version" not in rule["expr"], rule  # one series per model and slo
+    burn = [r["expr"] for r in group["rules"] if r["record"].endswith("period_burn_rate:ratio")]
+    assert all("on (model, slo) model:ml_slo_error_budget:ratio" in e for e in burn)
+
+
 @pytest.mark.e2e
 def test_promtool_accepts_the_rules_and_their_unit_tests_pass(rendered: Path) -> None:
     files = [str(p) for p in rule_files(rendered)]
     promstack.run_tool("promtool", "check", "rules", *files)
     tests = sorted(str(p) for p in (rendered / "tests").glob("*.test.yml"))
     assert len(tests) == len(files)
-    output = promstack.run_tool("promtool", "test", "rules", *tests)
+    # the 30-day budget cases take a while on a loaded machine
+    output = promstack.run_tool("promtool", "test", "rules", *tests, timeout=300)
     assert output.count("SUCCESS") == len(tests), output
 
 
@@ -209,23 +228,9 @@ def test_every_recording_rule_on_ml_metrics_returns_data(prometheus: promstack.H
 
 
 def _inline_records(expr: str) -> str:
-    """Recording-rule names replaced by their expressions (with the labels the rule adds): the
-    backfilled TSDB has raw series only, and this evaluates what the rule would compute over
-    them."""
-    by_name: dict[str, list[Record]] = {}
-    for record in RECORDS:
-        by_name.setdefault(record.record, []).append(record)
-    for name in sorted(by_name, key=lambda n: -len(n)):
-        inlined = " or ".join(_labelled(r) for r in by_name[name])
-        expr = re.sub(rf"{re.escape(name)}(?![\w:])", f"({inlined})", expr)
-    return expr
-
-
-def _labelled(record: Record) -> str:
-    expr = f"({record.expr})"
-    for key, value in record.labels.items():
-        expr = f'label_replace({expr}, "{key}", "{value}", "", "")'
-    return expr
+    """Recording-rule names replaced by their expressions: the backfilled TSDB has raw series
+    only, and this evaluates what the rule would compute over them."""
+    return inline_records(expr, RECORDS)
 
 
 @pytest.mark.e2e

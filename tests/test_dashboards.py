@@ -19,6 +19,7 @@ from monitor.alerts.configs import DCGM_JOB, VLLM_JOB, prometheus_config
 from monitor.dashboards import all_dashboards, render_all
 from monitor.dashboards.panels import PROMETHEUS_UID
 from tests.support import grafana_schema, promstack
+from tests.support.records import inline_records
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARDS = all_dashboards()
@@ -211,6 +212,7 @@ def run(prometheus: promstack.Handle, kind: str, expr: str) -> list[Any]:
     """As Grafana runs it: instant or range targets, annotations over the whole range."""
     if kind == "variable":
         return variable_values(prometheus, expr)
+    expr = inline_records(expr)
     if kind == "instant":
         return prometheus.query(expr, QUERY_TIME)
     since = promstack.SYNTHETIC_START if kind == "annotation" else QUERY_TIME - 2 * 3600

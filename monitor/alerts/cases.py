@@ -10,7 +10,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from monitor.alerts.promql import FB_FREE, FB_RESERVED, FB_USED
+from monitor.alerts.promql import FB_FREE, FB_RESERVED, FB_USED, selector
+from monitor.alerts.rules import (
+    SLO_BUDGET_REMAINING_RECORD,
+    SLO_CURRENT_BURN_RECORD,
+    SLO_PERIOD_BURN_RECORD,
+)
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
@@ -42,6 +47,20 @@ class Case:
     alert: str
     series: Mapping[str, str]
     checks: tuple[tuple[str, tuple[Expect, ...]], ...]
+    interval: str = "1m"
+
+
+Samples = tuple[tuple[Mapping[str, str], float], ...]
+
+
+@dataclass(frozen=True)
+class ExprCase:
+    """promtool ``promql_expr_test``s on one input: each check is (expression, eval time, the
+    samples it must return as (labels, value)), for recording rules with known answers."""
+
+    name: str
+    series: Mapping[str, str]
+    checks: tuple[tuple[str, str, Samples], ...]
     interval: str = "1m"
 
 
@@ -218,12 +237,16 @@ def _burn_cases() -> tuple[Case, ...]:
     return tuple(replace(c, series={**c.series, **defaults}) for c in cases) + _own_budget_cases()
 
 
-def objectives(model: str, *, availability: float, latency: float) -> dict[str, str]:
+def objectives(
+    model: str, *, availability: float, latency: float, samples: int = 400
+) -> dict[str, str]:
     """The ``ml_slo_objective`` series the serving job exports for ``model`` (one per window:
     every window's row carries the same objective)."""
     targets = {"availability": availability, "latency": latency}
     return {
-        series(SLO_OBJECTIVE.name, {"model": model, "window": window, "slo": slo}): f"{t:g}x400"
+        series(
+            SLO_OBJECTIVE.name, {"model": model, "window": window, "slo": slo}
+        ): f"{t:g}x{samples}"
         for window in ("1h", "24h")
         for slo, t in targets.items()
     }
@@ -283,6 +306,133 @@ def _own_budget_cases() -> tuple[Case, ...]:
             "MLLatencyBudgetBurnSlow",
             traffic("0+100x120", "0x120", "0+3x120"),
             (("60m", (burning("fraud", "latency", 0.03),)),),
+        ),
+    )
+
+
+def rounded(record: str, *matchers: str) -> str:
+    """``record`` to 4 decimals: promtool compares floats exactly, and 1 - 0.999 is not 0.001."""
+    return f"round({selector(record, *matchers)}, 0.0001)"
+
+
+def _current_burn_cases() -> tuple[ExprCase, ...]:
+    ok = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
+    bad = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "error"})
+    llm_ok = series(PREDICTIONS_TOTAL.name, {**LLM, "status": "ok"})
+    llm_bad = series(PREDICTIONS_TOTAL.name, {**LLM, "status": "error"})
+    both = {
+        **objectives("fraud", availability=0.999, latency=0.99),
+        **objectives("llm", availability=0.99, latency=0.95),
+    }
+    availability = "availability"
+    return (
+        ExprCase(
+            "1.44% errors over 5m burn a 99.9% budget 14.4x and a 99% budget 1.44x",
+            {**both, ok: "0+9856x30", bad: "0+144x30", llm_ok: "0+9856x30", llm_bad: "0+144x30"},
+            (
+                (
+                    rounded(SLO_CURRENT_BURN_RECORD, f'slo="{availability}"'),
+                    "20m",
+                    (
+                        ({"model": "fraud", "slo": availability}, 14.4),
+                        ({"model": "llm", "slo": availability}, 1.44),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def _budget_cases() -> tuple[ExprCase, ...]:
+    """The 30-day budget: hourly samples, evaluated at 30 days (the period's end)."""
+    month = 720  # hours
+    ok = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
+    bad = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "error"})
+    slow = series(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, FRAUD)
+    fraud = objectives("fraud", availability=0.999, latency=0.99, samples=month + 1)
+    llm = objectives("llm", availability=0.99, latency=0.95, samples=month + 1)
+
+    def traffic(labels: Mapping[str, str], ok: str, bad: str, slow: str) -> dict[str, str]:
+        return {
+            series(PREDICTIONS_TOTAL.name, {**labels, "status": "ok"}): ok,
+            series(PREDICTIONS_TOTAL.name, {**labels, "status": "error"}): bad,
+            series(PREDICTIONS_OVER_LATENCY_SLO_TOTAL.name, labels): slow,
+        }
+
+    def left(model: str, slo: str, value: float) -> tuple[Mapping[str, str], float]:
+        return ({"model": model, "slo": slo}, value)
+
+    remaining, burn = rounded(SLO_BUDGET_REMAINING_RECORD), rounded(SLO_PERIOD_BURN_RECORD)
+    steady = ("0+99950x720", "0+50x720", "0+500x720")  # 0.05% errors, 0.5% slow
+    return (
+        ExprCase(
+            "0.05% errors over 30 days leave 50% of a 99.9% budget and 95% of a 99% one; "
+            "0.5% slow leave 50% of a 99%-fast budget and 90% of a 95%-fast one",
+            {**fraud, **llm, **traffic(FRAUD, *steady), **traffic(LLM, *steady)},
+            (
+                (
+                    remaining,
+                    "30d",
+                    (
+                        left("fraud", "availability", 0.5),
+                        left("fraud", "latency", 0.5),
+                        left("llm", "availability", 0.95),
+                        left("llm", "latency", 0.9),
+                    ),
+                ),
+                (
+                    burn,
+                    "30d",
+                    (
+                        left("fraud", "availability", 0.5),
+                        left("fraud", "latency", 0.5),
+                        left("llm", "availability", 0.05),
+                        left("llm", "latency", 0.1),
+                    ),
+                ),
+            ),
+            interval="1h",
+        ),
+        ExprCase(
+            # 48000 predictions an hour; 719 of them (1.5%) fail for 24 of the 719 served hours
+            # (the first hour is quiet, so the boundary sample never matters): 17256 errors of
+            # 34512000 predictions, 0.05% over the period.
+            "one bad day at 1.5% errors in a clean month spends half of a 99.9% budget",
+            {
+                **fraud,
+                ok: "0 0+48000x695 33407281+47281x23",
+                bad: "0 0x695 719+719x23",
+            },
+            (
+                (
+                    remaining,
+                    "29d",
+                    (left("fraud", "availability", 1.0), left("fraud", "latency", 1.0)),
+                ),
+                (
+                    remaining,
+                    "30d",
+                    (left("fraud", "availability", 0.5), left("fraud", "latency", 1.0)),
+                ),
+            ),
+            interval="1h",
+        ),
+        ExprCase(
+            "2% slow predictions against a 99%-fast objective overspend the budget (-100%)",
+            {**fraud, ok: "0+100000x720", slow: "0+2000x720"},
+            (
+                (
+                    remaining,
+                    "30d",
+                    (left("fraud", "availability", 1.0), left("fraud", "latency", -1.0)),
+                ),
+                (
+                    rounded(SLO_PERIOD_BURN_RECORD, 'slo="latency"'),
+                    "30d",
+                    (left("fraud", "latency", 2.0),),
+                ),
+            ),
+            interval="1h",
         ),
     )
 
@@ -595,6 +745,11 @@ CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
     "serving": _serving_cases(),
     "gpu": (*_gpu_cases(), *_xid_cases()),
     "service": _service_cases(),
+}
+
+EXPR_CASES_BY_FILE: dict[str, tuple[ExprCase, ...]] = {
+    "slo": _current_burn_cases(),
+    "slo-budget": _budget_cases(),
 }
 
 _TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")

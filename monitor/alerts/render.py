@@ -8,7 +8,15 @@ from typing import Any
 
 import yaml
 
-from monitor.alerts.cases import CASES_BY_FILE, Case, Expect, expand
+from monitor.alerts.cases import (
+    CASES_BY_FILE,
+    EXPR_CASES_BY_FILE,
+    Case,
+    Expect,
+    ExprCase,
+    expand,
+    series,
+)
 from monitor.alerts.configs import (
     DEFAULT_DCGM_TARGETS,
     DEFAULT_TOKEN_FILE,
@@ -65,7 +73,10 @@ def _rule(rule: Record | Alert, settings: RuleSettings) -> dict[str, Any]:
 
 def rule_file(group: Group, settings: RuleSettings) -> dict[str, Any]:
     rules = [_rule(rule, settings) for rule in group.rules]
-    return {"groups": [{"name": group.name, "rules": rules}]}
+    out: dict[str, Any] = {"name": group.name}
+    if group.interval:
+        out["interval"] = group.interval
+    return {"groups": [{**out, "rules": rules}]}
 
 
 def _expected(alert: Alert, expect: Expect, settings: RuleSettings) -> dict[str, Any]:
@@ -94,13 +105,40 @@ def _test(case: Case, alert: Alert, settings: RuleSettings) -> dict[str, Any]:
     }
 
 
-def test_file(group: Group, settings: RuleSettings) -> dict[str, Any]:
-    alerts = {alert.name: alert for alert in group.alerts}
-    cases = CASES_BY_FILE[group.file]
+def _expr_test(case: ExprCase) -> dict[str, Any]:
+    checks = [
+        {
+            "expr": expr,
+            "eval_time": at,
+            "exp_samples": [{"labels": series("", labels), "value": v} for labels, v in samples],
+        }
+        for expr, at, samples in case.checks
+    ]
     return {
-        "rule_files": [f"../{group.file}.rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": [_test(case, alerts[case.alert], settings) for case in cases],
+        "name": case.name,
+        "interval": case.interval,
+        "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
+        "promql_expr_test": checks,
+    }
+
+
+def test_file(group: Group, settings: RuleSettings, needed: Sequence[Group]) -> dict[str, Any]:
+    """The promtool tests of ``group``, with the ``needed`` groups whose records it reads
+    loaded too and evaluated before it at every step (promtool's order is random otherwise)."""
+    alerts = {alert.name: alert for alert in group.alerts}
+    cases = CASES_BY_FILE.get(group.file, ())
+    exprs = EXPR_CASES_BY_FILE.get(group.file, ())
+    order = [*needed, group]
+    head: dict[str, Any] = {"rule_files": [f"../{g.file}.rules.yml" for g in order]}
+    if needed:
+        head["group_eval_order"] = [g.name for g in order]
+    return {
+        **head,
+        "evaluation_interval": group.test_interval,
+        "tests": [
+            *(_test(case, alerts[case.alert], settings) for case in cases),
+            *(_expr_test(case) for case in exprs),
+        ],
     }
 
 
@@ -123,9 +161,12 @@ def render_all(
     under ``out``; the same arguments always give the same bytes."""
     settings = settings or RuleSettings()
     written = []
-    for group in groups(settings):
+    every = groups(settings)
+    by_file = {group.file: group for group in every}
+    for group in every:
         written.append(_write(out / f"{group.file}.rules.yml", dump(rule_file(group, settings))))
-        test = dump(test_file(group, settings))
+        needed = [by_file[file] for file in group.needs]
+        test = dump(test_file(group, settings, needed))
         written.append(_write(out / "tests" / f"{group.file}.test.yml", test))
     config = alertmanager_config(webhook_url, token_file=webhook_token_file)
     written.append(_write(out / "alertmanager.yml", dump(config)))

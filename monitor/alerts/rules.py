@@ -48,6 +48,11 @@ JOB_LAST_SUCCESS_RECORD = "job:monitor_job_last_success_timestamp_seconds:max"
 
 SLO_OBJECTIVE_RECORD = "model:ml_slo_objective:ratio"
 SLO_BUDGET_RECORD = "model:ml_slo_error_budget:ratio"
+# Sloth's burn-rate and budget records (slo:current_burn_rate:ratio, slo:period_burn_rate:ratio,
+# slo:period_error_budget_remaining:ratio), per model and slo.
+SLO_CURRENT_BURN_RECORD = "model:ml_slo_current_burn_rate:ratio"
+SLO_PERIOD_BURN_RECORD = "model:ml_slo_period_burn_rate:ratio"
+SLO_BUDGET_REMAINING_RECORD = "model:ml_slo_period_error_budget_remaining:ratio"
 SLO_OF: Mapping[SLI, str] = {"errors": "availability", "slow": "latency"}
 """The ``slo`` label of the objective each SLI is measured against."""
 
@@ -76,6 +81,10 @@ class RuleSettings:
     kv_cache_usage: float = 0.95
     xid_window: str = "30m"
     """How long GPUXidError fires after a new XID."""
+    slo_period: str = "30d"
+    """The SLO period the error budget is counted over (Sloth's default)."""
+    slo_budget_interval: str = "5m"
+    """How often the period records are evaluated: a rate over the whole period is not cheap."""
     job_failures_per_hour: int = 2
     job_stale_seconds: int = 1800
     service_job: str = "ml-monitor"
@@ -112,6 +121,12 @@ class Group:
     name: str
     file: str
     rules: tuple[Record | Alert, ...]
+    interval: str | None = None
+    """Prometheus' evaluation interval for the group (None: the global one)."""
+    needs: tuple[str, ...] = ()
+    """Rule files whose records this group reads (loaded with it by its promtool tests)."""
+    test_interval: str = "1m"
+    """promtool's evaluation interval for this group's tests."""
 
     @property
     def alerts(self) -> tuple[Alert, ...]:
@@ -282,9 +297,41 @@ def slo_group() -> Group:
         rules=(
             *records,
             *objectives,
+            *(_burn_rate_record(SLO_CURRENT_BURN_RECORD, sli, "5m") for sli in get_args(SLI)),
             *burn_alerts("errors"),
             *burn_alerts("slow"),
         ),
+    )
+
+
+def _burn_rate_record(name: str, sli: SLI, window: str) -> Record:
+    """How many times faster than its objective allows a model spends its budget over
+    ``window``: 1 spends exactly the period's budget, 14.4 pages."""
+    return Record(name, f"{sli_record(sli, window)}\n/ on (model, slo) {SLO_BUDGET_RECORD}")
+
+
+def slo_budget_group(settings: RuleSettings) -> Group:
+    """Sloth's period records: each model's error ratio over the SLO period, its burn rate
+    against the model's own budget, and the budget left (1 - burn rate: 1 untouched, 0 spent,
+    below 0 overspent). The ratio is of the period's counters (bad / all predictions), not an
+    average of shorter ratios, so a busy hour weighs what it served."""
+    period = settings.slo_period
+    ratios = tuple(
+        Record(sli_record(sli, period), sli_ratio(sli, period), {"slo": SLO_OF[sli]})
+        for sli in get_args(SLI)
+    )
+    burn = tuple(_burn_rate_record(SLO_PERIOD_BURN_RECORD, sli, period) for sli in get_args(SLI))
+    return Group(
+        name="ml-monitor-slo-budget",
+        file="slo-budget",
+        rules=(
+            *ratios,
+            *burn,
+            Record(SLO_BUDGET_REMAINING_RECORD, f"1 - {SLO_PERIOD_BURN_RECORD}"),
+        ),
+        interval=settings.slo_budget_interval,
+        needs=("slo",),
+        test_interval="6h",
     )
 
 
@@ -490,6 +537,7 @@ def groups(settings: RuleSettings | None = None) -> tuple[Group, ...]:
     return (
         model_quality_group(settings),
         slo_group(),
+        slo_budget_group(settings),
         serving_group(settings),
         gpu_group(settings),
         service_group(settings),

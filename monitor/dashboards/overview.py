@@ -5,7 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 
 from monitor.alerts.promql import scheduler_job
-from monitor.alerts.rules import RuleSettings
+from monitor.alerts.rules import SLO_BUDGET_REMAINING_RECORD, RuleSettings
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
@@ -36,7 +36,8 @@ def overview() -> db.Dashboard:
     drift_share = DriftSettings().dataset_drift_share
     error_budget = 1 - SloSettings().availability_target
     slo_seconds = SloSettings().latency_ms / 1000
-    stale = RuleSettings().job_stale_seconds
+    settings = RuleSettings()
+    stale = settings.job_stale_seconds
     last_success = f"max by (job) ({scheduler_job(JOB_LAST_SUCCESS_TIMESTAMP_SECONDS.name)})"
     return (
         new_dashboard(
@@ -173,6 +174,18 @@ def overview() -> db.Dashboard:
                 steps=((None, "green"), (error_budget, "red")),
                 threshold_line=True,
                 min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                f"Error budget left ({settings.slo_period})",
+                f"The least budget left of each model's SLOs over the trailing "
+                f"{settings.slo_period} ({SLO_BUDGET_REMAINING_RECORD}, against the model's own "
+                "objectives): 100% untouched, 0 spent, below 0 overspent.",
+                "percentunit",
+                [query(f"min by (model) ({SLO_BUDGET_REMAINING_RECORD})", "{{model}}")],
+                steps=((None, "red"), (0.0001, "green")),
+                threshold_line=True,
             )
         )
         .with_panel(

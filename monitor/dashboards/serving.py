@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard as db
+from typing import get_args
 
-from monitor.alerts.promql import sli_ratio
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import stat
+
+from monitor.alerts.promql import SLI, sli_ratio, sli_record
+from monitor.alerts.rules import (
+    SLO_BUDGET_RECORD,
+    SLO_BUDGET_REMAINING_RECORD,
+    SLO_CURRENT_BURN_RECORD,
+    SLO_PERIOD_BURN_RECORD,
+    RuleSettings,
+)
 from monitor.catalogue import (
     MODEL_LOAD_SECONDS,
     PREDICTION_ERROR_RATIO,
@@ -12,6 +22,7 @@ from monitor.catalogue import (
     PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
     PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
+    SLO_OBJECTIVE,
 )
 from monitor.dashboards.model import deployment_annotations, model_variables
 from monitor.dashboards.panels import (
@@ -116,7 +127,6 @@ def _latency(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
 
 def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
     error_budget = 1 - slo.availability_target
-    burn = "{} / " + f"{error_budget:g}"
     return (
         dashboard.with_row(row("Throughput and errors"))
         .with_panel(
@@ -158,19 +168,61 @@ def _errors(dashboard: db.Dashboard, slo: SloSettings) -> db.Dashboard:
                 min_value=0,
             )
         )
+    )
+
+
+def _budget(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
+    """Sloth's SLO view from the recording rules, against the model's own objectives."""
+    period = settings.slo_period
+    this = 'model="$model"'
+
+    def burn(window: str) -> str:
+        ratios = " or ".join(sli_record(sli, window) + f"{{{this}}}" for sli in get_args(SLI))
+        return f"({ratios})\n/ on (model, slo) {SLO_BUDGET_RECORD}"
+
+    def left(slo: str) -> stat.Panel:
+        return stat_panel(
+            f"{slo.capitalize()} budget left ({period})",
+            f"Share of the {period} {slo} error budget not yet spent "
+            f"({SLO_BUDGET_REMAINING_RECORD}): 100% untouched, 0 spent, below 0 overspent.",
+            "percentunit",
+            [query(f'{SLO_BUDGET_REMAINING_RECORD}{{{this}, slo="{slo}"}}', instant=True)],
+            steps=((None, "red"), (0.0001, "orange"), (0.25, "green")),
+            width=6,
+            height=8,
+            decimals=1,
+        )
+
+    return (
+        dashboard.with_row(row(f"Error budget ({period})"))
+        .with_panel(left("availability"))
+        .with_panel(left("latency"))
         .with_panel(
             timeseries_panel(
-                "Error budget burn rate (1h)",
-                "How many times faster than the SLOs allow the budgets burn over the last hour; "
-                "1 spends exactly the 30-day budget, 14.4 pages.",
+                f"Error budget left over {period}",
+                f"Budget left of each SLO over the trailing {period} "
+                f"({SLO_BUDGET_REMAINING_RECORD}), against the model's own objective "
+                f"({SLO_OBJECTIVE}).",
+                "percentunit",
+                [query(f"{SLO_BUDGET_REMAINING_RECORD}{{{this}}}", "{{slo}}")],
+                steps=((None, "red"), (0.0001, "green")),
+                threshold_line=True,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error budget burn rate",
+                "How many times faster than the model's objective allows each budget burns: "
+                f"now (5m, {SLO_CURRENT_BURN_RECORD}), over the page window (1h) and over the "
+                f"{period} ({SLO_PERIOD_BURN_RECORD}). 1 spends exactly the {period} budget, "
+                "14.4 pages.",
                 "short",
                 [
-                    query(burn.format(sli_ratio("errors", "1h", VERSION)), "availability"),
-                    query(
-                        sli_ratio("slow", "1h", VERSION) + f" / {1 - slo.latency_target:g}",
-                        "latency",
-                    ),
+                    query(f"{SLO_CURRENT_BURN_RECORD}{{{this}}}", "{{slo}} · 5m"),
+                    query(burn("1h"), "{{slo}} · 1h"),
+                    query(f"{SLO_PERIOD_BURN_RECORD}{{{this}}}", "{{slo}} · " + period),
                 ],
+                width=24,
                 steps=((None, "green"), (1, "orange"), (14.4, "red")),
                 threshold_line=True,
                 min_value=0,
@@ -224,4 +276,4 @@ def serving() -> db.Dashboard:
         )
     )
     dashboard = _variants_side_by_side(deployment_annotations(dashboard))
-    return _loads(_errors(_latency(dashboard, slo), slo))
+    return _loads(_budget(_errors(_latency(dashboard, slo), slo), RuleSettings()))
