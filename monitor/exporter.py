@@ -223,7 +223,7 @@ class _LabelCache:
             found = {
                 k: str(v)
                 for k, v in sorted(parsed.items())
-                if _LABEL.match(k) and not k.startswith("__") and k not in BASE_LABELS
+                if _LABEL.fullmatch(k) and not k.startswith("__") and k not in BASE_LABELS
             }
             self._extra[labels] = found
         return found
@@ -282,7 +282,7 @@ def _number(value: float) -> str:
 
 def _exportable(metric: str) -> bool:
     name = PREFIX + metric
-    if _NAME.match(name) and not name.endswith(_RESERVED_SUFFIXES):
+    if _NAME.fullmatch(name) and not name.endswith(_RESERVED_SUFFIXES):
         return True
     _warn_unexportable(metric)
     return False

@@ -140,7 +140,7 @@ class ModelConfig(Strict):
     @classmethod
     def _input_names(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:
-            if not FEATURE_NAME.match(name):
+            if not FEATURE_NAME.fullmatch(name):
                 raise ValueError(f"{name!r}: {feature_name_problem(name)}")
         if value is not None and len(set(value)) != len(value):
             raise ValueError("input_names must not repeat a name")

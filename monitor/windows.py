@@ -16,7 +16,7 @@ _UNIT = {
 
 
 def parse_window(name: str) -> timedelta:
-    match = _WINDOW.match(name)
+    match = _WINDOW.fullmatch(name)
     if not match:
         raise ValueError(f"window {name!r} must look like 15m, 1h, 24h, 7d or 2w")
     return int(match.group(1)) * _UNIT[match.group(2)]

@@ -267,7 +267,7 @@ def allowed_methods(document: Mapping[str, Any], path: str) -> list[str]:
     methods: set[str] = set()
     for template, operations in document.get("paths", {}).items():
         pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
-        if re.match(pattern, path):
+        if re.fullmatch(pattern, path):
             methods |= {m.upper() for m in operations}
     if "GET" in methods:
         methods.add("HEAD")

@@ -42,7 +42,7 @@ def existing_days(conn: Connection) -> list[date]:
     ).scalars()
     days = []
     for name in names:
-        match = _PARTITION.match(name)
+        match = _PARTITION.fullmatch(name)
         if match:
             days.append(datetime.strptime(match.group(1), "%Y%m%d").date())
     return sorted(days)
