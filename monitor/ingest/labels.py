@@ -1,7 +1,8 @@
 """Check delayed ground-truth records: ``{"prediction_id", "model", "label", "timestamp"?}``.
 
 The label takes the rule of a prediction's output, the id that of a prediction's id (here
-required): the same field rules as prediction logs (``ingest.rules``).
+required) and the timestamp that of a prediction's: the same field rules as prediction logs
+(``ingest.rules``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from monitor.errors import Problem
 from monitor.ingest.fields import MAX_ID_LENGTH
 from monitor.ingest.names import model_name_problem
 from monitor.ingest.predictions import Limits
-from monitor.ingest.rules import Bounds, Identifier, Invalid, Output, parse_timestamp
+from monitor.ingest.rules import Bounds, Identifier, Invalid, Output, Timestamp
 from monitor.storage.rows import LabelRow
 
 _ID = Identifier(MAX_ID_LENGTH)
 _LABEL = Output()
+_TIMESTAMP = Timestamp()  # within retention (older labels would be dropped) and the near future
 
 
 def _one(
@@ -52,13 +54,11 @@ def _one(
             value = _LABEL.value(rec["label"], bounds)
         except Invalid as exc:
             problems.append(Problem(exc.problem, index=index, field="label"))
+    ts = bounds.now
     try:
-        ts = parse_timestamp(rec.get("timestamp"), bounds.now)
-    except (ValueError, TypeError, OverflowError, OSError):
-        problems.append(
-            Problem("must be an ISO 8601 string or epoch seconds", index=index, field="timestamp")
-        )
-        ts = bounds.now
+        (ts,) = _TIMESTAMP.value(rec.get("timestamp"), bounds)
+    except Invalid as exc:
+        problems.append(Problem(exc.problem, index=index, field="timestamp"))
     if len(problems) > start or pid is None:
         return None
     return str(model), LabelRow(pid, value[0], value[1], ts)

@@ -155,11 +155,17 @@ class Timestamp:
             raise Invalid(str(exc)) from exc
         except (TypeError, OverflowError, OSError) as exc:
             raise Invalid("invalid timestamp") from exc
-        if ts < bounds.oldest:
-            raise Invalid(f"is older than the retention period ({bounds.retention_days} days)")
-        if ts > bounds.newest:
-            raise Invalid("is in the future")
-        return (ts,)
+        return (within_bounds(ts, bounds),)
+
+
+def within_bounds(ts: datetime, bounds: Bounds) -> datetime:
+    """``ts`` (aware) when it lies within retention and the near future: the range of
+    prediction, label and event timestamps alike."""
+    if ts < bounds.oldest:
+        raise Invalid(f"is older than the retention period ({bounds.retention_days} days)")
+    if ts > bounds.newest:
+        raise Invalid("is in the future")
+    return ts
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from monitor.errors import MonitorError, NotFound, Problem, StorageError, Valida
 from monitor.ingest import labels as label_records
 from monitor.ingest.cardinality import Caps, CardinalityGuard
 from monitor.ingest.predictions import Limits, first_per_id, group_by_model, typed_rows
+from monitor.ingest.rules import Invalid, within_bounds
 from monitor.ingest.schema import FeatureSchema
 from monitor.ingest_metrics import IngestMetrics
 from monitor.storage.database import Database
@@ -193,6 +194,20 @@ class IngestService:
         record = self.models.get(model)
         slo = (record.config.get("slo") if record else None) or {}
         return float(slo.get("latency_ms", 500.0))
+
+    def event_time(self, ts: datetime | None) -> datetime:
+        """A deployment event's timestamp (missing: now), in the range prediction and label
+        timestamps take; a naive one is UTC, as for predictions."""
+        bounds = self.limits.bounds(datetime.now(UTC))
+        if ts is None:
+            return bounds.now
+        try:
+            return within_bounds(ts if ts.tzinfo else ts.replace(tzinfo=UTC), bounds)
+        except Invalid as exc:
+            raise ValidationFailed(
+                f"timestamp {exc.problem}; nothing was stored",
+                [Problem(exc.problem, field="timestamp")],
+            ) from exc
 
     def labels(self, records: Sequence[Any]) -> IngestResult:
         now = datetime.now(UTC)

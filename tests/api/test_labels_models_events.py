@@ -52,7 +52,7 @@ def test_text_labels(client: TestClient, services: Services) -> None:
                     "prediction_id": "x",
                     "model": "intent",
                     "label": "refund",
-                    "timestamp": "2026-11-23T09:00:00Z",
+                    "timestamp": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
                 }
             ]
         },

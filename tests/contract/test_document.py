@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -87,7 +88,8 @@ def test_event_timestamps_are_iso_strings_not_numbers(client: TestClient) -> Non
     numeric = client.post("/v1/events", json={"model": "m", "event": "deployed", "timestamp": 0})
     assert numeric.status_code == 422
     assert numeric.json()["error"]["details"][0]["field"] == "timestamp"
-    iso = {"model": "m", "event": "deployed", "timestamp": "2026-11-23T10:00:00Z"}
+    stamp = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    iso = {"model": "m", "event": "deployed", "timestamp": stamp}
     assert client.post("/v1/events", json=iso).status_code == 201
 
 

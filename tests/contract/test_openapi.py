@@ -9,8 +9,8 @@ with a true ``Allow``; a token that is required refused when missing.
 Schema-valid requests may still be refused (422) by the ingest routes, on purpose: whether a
 batch is valid depends on what is stored (a feature's type learned from earlier batches, ids
 already seen), on the clock (retention, an hour into the future) and on the content of a data
-set or CloudEvent. The README documents those 422s; ``positive_data_acceptance`` is not asked
-of these four operations, every other check is.
+set or CloudEvent; an event's timestamp takes the same range. The README documents those 422s;
+``positive_data_acceptance`` is not asked of these five operations, every other check is.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ TOKEN = "contract-token"
 MAX_EXAMPLES = 60  # per operation and phase: about 4,000 requests in all
 SEED = 20261203
 STATEFUL_INGEST = ("/v1/predictions", "/v1/labels", "/v1/models/{model}/reference")
-STATEFUL_INGEST += ("/v1/integrations/kserve",)
+STATEFUL_INGEST += ("/v1/integrations/kserve", "/v1/events")
 # Known open finding, left out so the rest is enforced: GET /report lets Evidently raise on a
 # reference with an empty column ("An empty column '0' was provided ...") instead of a 4xx
 # The OTLP receivers landed last; their protobuf answers are not yet in the document.

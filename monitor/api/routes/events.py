@@ -18,6 +18,9 @@ router = APIRouter(
 
 @router.post("/events", status_code=201, summary="Record a deployment event")
 def post_event(event: EventIn, svc: ServicesDep) -> dict[str, Any]:
+    """The timestamp (default: now) must lie within retention and the near future, as a
+    prediction's; otherwise 422 and nothing is stored (not even the model)."""
+    ts = svc.ingest.event_time(event.timestamp)
     with svc.db.begin() as conn:
         record = svc.models.ensure_in(conn, event.model)
         event_id = add_event(
@@ -26,7 +29,7 @@ def post_event(event: EventIn, svc: ServicesDep) -> dict[str, Any]:
             kind=event.event,
             version=event.model_version,
             variant=event.variant,
-            ts=event.timestamp,
+            ts=ts,
             load_seconds=event.load_seconds,
             details=event.details,
         )
