@@ -19,8 +19,13 @@ What is exact and what is approximate:
   bin width (within-bin data range for the open outer bins) and usually far smaller.
 - KS is the largest CDF gap at the bin edges, a lower bound of the exact statistic D; inside a
   bin each CDF moves by that bin's mass only, so ``ks_upper_bound`` (at most the lower bound plus
-  the largest bin mass) brackets D from above. Its p-value uses the asymptotic Smirnov law of
-  scipy's ``ks_2samp`` and is conservative, since the binned D is never larger than the exact D.
+  the largest bin mass) brackets D from above. Its p-value is the two-sample law scipy's
+  ``ks_2samp`` applies to raw samples of the same sizes: the exact law up to 10,000 rows a side,
+  Smirnov's asymptotic one above. Both fall as D grows and the binned D is never above the exact
+  D, so the p-value is never below ``ks_2samp``'s on the raw values (conservative). The
+  asymptotic law alone was not: at small n it is below the exact law, and on scikit-learn's
+  bundled data sets it gave p-values below the exact one in 2,561 of 3,632 small-n cases (by up
+  to 0.026, or 58 times smaller; ``tests/stats/test_binned_ks_real_data.py``).
 
 Finer bins tighten both approximations. Deciles are the PSI convention, but Wasserstein and KS
 want more: on 5000-row references and 600-row windows the largest Wasserstein error we measured
@@ -41,6 +46,8 @@ from scipy import stats
 from monitor.stats import drift
 from monitor.stats._arrays import FloatArray, as_counts, as_sample, same_length
 from monitor.stats.drift import TestResult
+
+KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp: the exact law up to this many rows a side
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +173,19 @@ def ks_upper_bound(ref: Rollup, cur: Rollup) -> float:
 
 
 def ks(ref: Rollup, cur: Rollup) -> TestResult:
-    """Binned KS statistic with the asymptotic two-sided p-value (conservative, see module)."""
+    """Binned KS statistic with scipy's two-sample p-value for these sizes (conservative, see
+    module): up to ``KS_EXACT_MAX_N`` rows a side, ``ks_2samp`` itself on one point per bin
+    (which sees exactly the bin-edge CDFs); above, Smirnov's law as ``ks_2samp`` applies it."""
+    ref_counts, cur_counts = _whole_counts(ref), _whole_counts(cur)
+    if max(ref_counts.sum(), cur_counts.sum()) <= KS_EXACT_MAX_N:
+        bins = np.arange(ref_counts.size)
+        exact = stats.ks_2samp(np.repeat(bins, ref_counts), np.repeat(bins, cur_counts))
+        return TestResult(float(exact.statistic), float(exact.pvalue))
     d = ks_statistic(ref, cur)
     big, small = max(ref.n, cur.n), min(ref.n, cur.n)
     effective_n = np.round(big * small / (big + small))
     return TestResult(d, float(np.clip(stats.kstwo.sf(d, effective_n), 0.0, 1.0)))
+
+
+def _whole_counts(r: Rollup) -> npt.NDArray[np.int64]:
+    return np.rint(as_counts(r.counts)).astype(np.int64)
