@@ -128,9 +128,12 @@ def ingest(
 
 @app.command()
 def consume(
-    source: Annotated[str, typer.Option("--source", help="nats://host:4222 or redis://host:6379")],
+    source: Annotated[
+        str,
+        typer.Option("--source", help="nats://host:4222, redis://host:6379 or kafka://host:9092"),
+    ],
     topic: Annotated[
-        list[str], typer.Option("--topic", help="subject / stream key; repeat for several")
+        list[str], typer.Option("--topic", help="subject / stream key / topic; repeat for several")
     ],
     group: Annotated[str, typer.Option(help="consumer group / durable name")] = "ml-monitor",
     consumer: Annotated[

@@ -1,8 +1,9 @@
 """What ``monitor consume`` needs from a broker: fetch a batch, ack it, dead-letter, lag.
 
 A source hands out :class:`Message` objects that carry a stable ``id`` (the broker's own
-position: a JetStream stream sequence, a Redis stream entry id): the same message delivered
-again has the same id, which is what makes derived prediction ids, and so the store, idempotent.
+position: a JetStream stream sequence, a Redis stream entry id, a Kafka partition offset): the
+same message delivered again has the same id, which is what makes derived prediction ids, and so
+the store, idempotent.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def dead_letter_fields(letter: DeadLetter) -> dict[str, str]:
 class Source(Protocol):
     """One broker connection consuming one or more topics as a named consumer group."""
 
-    kind: str  # the ``source`` label of the consumer metrics: nats, redis
+    kind: str  # the ``source`` label of the consumer metrics: nats, redis, kafka
 
     async def start(self) -> None:
         """Connect, and create the consumer group / durable consumer if it does not exist."""
@@ -102,6 +103,11 @@ def open_source(options: SourceOptions) -> Source:
         from monitor.consume.redis_source import RedisSource
 
         return RedisSource(options)
+    if kind == "kafka":
+        from monitor.consume.kafka_source import KafkaSource
+
+        return KafkaSource(options)
     raise ConfigError(
-        f"unsupported source {options.url!r}: use nats://host:4222 or redis://host:6379"
+        f"unsupported source {options.url!r}: use nats://host:4222, redis://host:6379 "
+        "or kafka://host:9092"
     )

@@ -15,17 +15,35 @@ from monitor.consume.metrics import ConsumerMetrics
 from monitor.consume.source import Source, SourceOptions, open_source
 from monitor.consume.units import Decoder, RecordsDecoder
 from monitor.ingest.service import IngestService
-from tests.consume.brokers import Broker, NatsBroker, RedisBroker, require_reachable
+from tests.consume.brokers import (
+    Broker,
+    KafkaBroker,
+    NatsBroker,
+    RedisBroker,
+    require_reachable,
+)
+from tests.support.kafka import Tansu, start_tansu
 
 FAST = LoopSettings(
     batch_size=100, fetch_timeout_seconds=0.2, lag_every_seconds=0.0, backoff=Backoff(0.1, 0.5)
 )
 
 
-@pytest.fixture(params=["nats", "redis"])
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[Tansu]:
+    broker = start_tansu()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(params=["nats", "redis", "kafka"])
 def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    real: Broker = NatsBroker() if request.param == "nats" else RedisBroker()
-    require_reachable(real.url)
+    real: Broker
+    if request.param == "kafka":
+        real = KafkaBroker(request.getfixturevalue("tansu").url)
+    else:
+        real = NatsBroker() if request.param == "nats" else RedisBroker()
+        require_reachable(real.url)
     yield real
     asyncio.run(real.cleanup())
 
