@@ -332,13 +332,6 @@ CONSUMER_DEAD_LETTERED_TOTAL = Metric(
     ("source", "topic"),
     source="consumer",
 )
-CONSUMER_UNPAIRED_TOTAL = Metric(
-    "monitor_consumer_unpaired_total",
-    "counter",
-    "Seldon request/response halves stored without their other half, by half",
-    ("source", "topic", "half"),
-    source="consumer",
-)
 CONSUMER_RETRIES_TOTAL = Metric(
     "monitor_consumer_retries_total",
     "counter",

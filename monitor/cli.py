@@ -153,6 +153,14 @@ def consume(
         int, typer.Option(help="port of this consumer's /metrics (0: none)")
     ] = 9108,
     metrics_host: Annotated[str, typer.Option()] = "127.0.0.1",
+    payload: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="records (ml-monitor's JSON), seldon (Seldon Core 2 model topics); "
+            "auto: seldon when every topic is <prefix>.<ns>.model.<name>.inputs|outputs",
+        ),
+    ] = "auto",
 ) -> None:
     """Consume prediction logs from a broker; ack only after the rows are committed."""
     import socket
@@ -173,6 +181,7 @@ def consume(
         loop=LoopSettings(batch_size=batch_size),
         metrics_host=metrics_host,
         metrics_port=metrics_port or None,
+        format=payload,
     )
     run_consume(Settings(), options)
 

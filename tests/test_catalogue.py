@@ -124,7 +124,6 @@ def test_consumer_families_are_the_catalogued_ones() -> None:
     for family in (metrics.messages, metrics.dead_lettered, metrics.lag):
         family.labels("kafka", "t")
     metrics.rejected.labels("kafka", "t", "invalid")
-    metrics.unpaired.labels("kafka", "t", "request")
     metrics.retries.labels("kafka", "broker_error")
     metrics.last_commit.labels("kafka")
     metrics.batch_seconds.labels("kafka")

@@ -36,6 +36,7 @@ class Record:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int | None = None  # the producer's create time (or the broker's append time)
 
 
 Revoked = Callable[[set[Partition]], Awaitable[None]]
@@ -134,6 +135,7 @@ class GroupConsumer:
                 r.key,
                 r.value if r.value is not None else b"",
                 tuple((str(k), bytes(v or b"")) for k, v in r.headers or ()),
+                int(r.timestamp) if r.timestamp is not None and r.timestamp >= 0 else None,
             )
             for records in batches.values()
             for r in records

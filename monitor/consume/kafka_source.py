@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -120,6 +121,11 @@ class KafkaSource:
             value=record.value,
             headers=headers,
             key=key,
+            timestamp=(
+                datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+                if record.timestamp_ms is not None
+                else None
+            ),
             handle=_Position(partition, record.offset),
         )
 

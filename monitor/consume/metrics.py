@@ -19,7 +19,6 @@ class ConsumerMetrics:
         self.messages = _counter(catalogue.CONSUMER_MESSAGES_TOTAL, registry)
         self.rejected = _counter(catalogue.CONSUMER_REJECTED_TOTAL, registry)
         self.dead_lettered = _counter(catalogue.CONSUMER_DEAD_LETTERED_TOTAL, registry)
-        self.unpaired = _counter(catalogue.CONSUMER_UNPAIRED_TOTAL, registry)
         self.retries = _counter(catalogue.CONSUMER_RETRIES_TOTAL, registry)
         self.lag = _gauge(catalogue.CONSUMER_LAG_MESSAGES, registry)
         self.last_commit = _gauge(catalogue.CONSUMER_LAST_COMMIT_TIMESTAMP_SECONDS, registry)

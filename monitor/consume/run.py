@@ -13,12 +13,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 from sqlalchemy import Engine
 
 from monitor.config import Settings
-from monitor.consume.loop import Consumer, LoopSettings
+from monitor.consume.loop import Consumer, LoopSettings, Store
 from monitor.consume.metrics import ConsumerMetrics
+from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic
 from monitor.consume.source import Source, SourceOptions, open_source
 from monitor.consume.units import Decoder, RecordsDecoder
+from monitor.errors import ConfigError
 from monitor.ingest.service import IngestService
 from monitor.ingest_metrics import IngestMetrics
+from monitor.integrations.kserve import KServeReceiver
 from monitor.services import limits_from
 from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelStore
@@ -27,33 +30,56 @@ from monitor.storage.partitions import Partitions
 log = logging.getLogger(__name__)
 
 
+FORMATS = ("auto", "records", "seldon")
+
+
 @dataclass(frozen=True)
 class ConsumeOptions:
     source: SourceOptions
     loop: LoopSettings = field(default_factory=LoopSettings)
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9108  # None: no /metrics endpoint of its own
+    format: str = "auto"  # records (our JSON), seldon (Seldon Core 2 topics), auto: by topic
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(FORMATS)}")
+
+    def payload_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        seldon = [is_seldon_topic(t) for t in self.source.topics]
+        if any(seldon) and not all(seldon):
+            raise ConfigError(
+                "some topics are Seldon model topics and some are not: consume them with "
+                "two commands, or say --format"
+            )
+        return "seldon" if all(seldon) else "records"
 
 
-def build_ingest(settings: Settings, engine: Engine, registry: CollectorRegistry) -> IngestService:
-    """Only the ingest path: the consumer exports its own counters, not the results the
-    service's /metrics already serves (two targets must not export the same series)."""
+def build_store(
+    settings: Settings, engine: Engine, registry: CollectorRegistry, payload: str, kind: str
+) -> tuple[Decoder, Store]:
+    """The decoder and the store for a payload format, on the ingest path only: the consumer
+    exports its own counters, not the results the service's /metrics already serves (two
+    targets must not export the same series)."""
     models = ModelStore(engine)
-    return IngestService(
-        engine, models, Partitions(engine), limits_from(settings), IngestMetrics(registry)
-    )
+    metrics = IngestMetrics(registry)
+    ingest = IngestService(engine, models, Partitions(engine), limits_from(settings), metrics)
+    if payload == "seldon":
+        return SeldonDecoder(), PairingStore(KServeReceiver(ingest, models, settings, metrics))
+    return RecordsDecoder(), partial(ingest.predictions, kind=f"consumer_{kind}")
 
 
 async def consume(
     source: Source,
     decoder: Decoder,
-    ingest: IngestService,
+    store: Store,
     metrics: ConsumerMetrics,
     settings: LoopSettings,
     stop: asyncio.Event,
 ) -> None:
     """Run one consumer until ``stop`` is set; the source is closed on the way out."""
-    store = partial(ingest.predictions, kind=f"consumer_{source.kind}")
     await source.start()
     try:
         await Consumer(source, decoder, store, metrics, settings).run(stop)
@@ -64,7 +90,8 @@ async def consume(
 async def _main(settings: Settings, options: ConsumeOptions, url: str) -> None:
     registry = CollectorRegistry()
     engine = make_engine(url, pool_size=2, statement_timeout_ms=settings.statement_timeout_ms)
-    ingest = build_ingest(settings, engine, registry)
+    source = open_source(options.source)
+    decoder, store = build_store(settings, engine, registry, options.payload_format(), source.kind)
     metrics = ConsumerMetrics(registry)
     server = None
     if options.metrics_port is not None:
@@ -76,8 +103,7 @@ async def _main(settings: Settings, options: ConsumeOptions, url: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        source = open_source(options.source)
-        await consume(source, RecordsDecoder(), ingest, metrics, options.loop, stop)
+        await consume(source, decoder, store, metrics, options.loop, stop)
     finally:
         if server is not None:
             server.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,7 @@ class Message:
     value: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     key: str | None = None
+    timestamp: datetime | None = None  # when the producer wrote it, where the broker says
     # the broker's handle for ack; opaque to everything but the source that made it
     handle: object = field(default=None, compare=False, repr=False)
 
