@@ -11,6 +11,10 @@ Prints rows/s of:
 - KServe batch mode: both halves of a call in one ``cloudevents-batch+json`` request;
 - OTLP traces: protobuf exports of one GenAI span per row (vLLM's attributes), against native
   records carrying the same fields;
+- ``monitor consume`` from a real Kafka-protocol broker (Tansu, from the dev extra): topics
+  filled beforehand with the same rows as JSON records, and as Seldon Core 2 model topics
+  (a protobuf request and response per call, joined in PostgreSQL); rows/s from the first row
+  the consumer stores to the last;
 
 each with its ratio to native on the same rows (goal: >= 0.5). Two concurrent clients, the
 service in its own process (``monitor serve --no-scheduler``) on a scratch database.
@@ -19,10 +23,13 @@ service in its own process (``monitor serve --no-scheduler``) on a scratch datab
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aiokafka import AIOKafkaProducer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
@@ -42,6 +50,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from benchmarks.common import CATEGORICAL, NUMERIC, feature_arrays, scratch_database
 from benchmarks.ingest import start_service
+from monitor.consume.kafka_client import create_topics
+from monitor.integrations import oip_proto
+from tests.support.kafka import start_tansu
 
 Request = tuple[str, dict[str, str], bytes]  # path, headers, body
 Call = list[Request]  # the HTTP requests of one logged call, sent in order
@@ -278,7 +289,7 @@ def main() -> None:
             figures.append(
                 measure(base, url, n, "OTLP traces, protobuf", otlp, "vllm-llama", llm_rate)
             )
-            figures += consumer_figures(base, url, n)
+            figures += consumer_figures(url, num, cat, per_call, start, native)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -287,14 +298,125 @@ def main() -> None:
 
 
 # --- the broker consumer (monitor consume) ---------------------------------------------------
-# Section for the consumer's figure: rows/s through ``monitor consume`` against native on the
-# same rows, returned as (name, rows/s, ratio) like the figures above.
-ConsumerFigures = Callable[[str, str, int], list[Figure]]
 
 
-def consumer_figures(base: str, url: str, n: int) -> list[Figure]:
-    del base, url, n
-    return []
+def kafka_records(records: list[dict[str, Any]], per_call: int) -> list[bytes]:
+    """Messages of ``per_call`` of our JSON records each."""
+    return [
+        orjson.dumps({"predictions": records[s : s + per_call]})
+        for s in range(0, len(records), per_call)
+    ]
+
+
+def seldon_messages(
+    model: str, num: np.ndarray, cat: np.ndarray, per_call: int
+) -> list[tuple[str, bytes, bytes, dict[str, str]]]:
+    """``(half, key, value, headers)``: each call's protobuf request and response, as Seldon's
+    gateways write them (one V2 tensor per feature, so no input order need be declared)."""
+    request_class, response_class = oip_proto.request_class(), oip_proto.response_class()
+    out: list[tuple[str, bytes, bytes, dict[str, str]]] = []
+    for c, s in enumerate(range(0, len(num), per_call)):
+        rows = slice(s, min(s + per_call, len(num)))
+        rid = f"{model}-{c}"
+        req = request_class(model_name=model)
+        for j, name in enumerate(NUMERIC):
+            t = req.inputs.add(name=name, datatype="FP64", shape=[rows.stop - s])
+            t.contents.fp64_contents.extend(num[rows, j].tolist())
+        for j, name in enumerate(CATEGORICAL):
+            t = req.inputs.add(name=name, datatype="BYTES", shape=[rows.stop - s])
+            t.contents.bytes_contents.extend(v.encode() for v in cat[rows, j].tolist())
+        resp = response_class(model_name=model, id=rid)
+        t = resp.outputs.add(name="predict", datatype="INT64", shape=[rows.stop - s, 1])
+        t.contents.int64_contents.extend([1] * (rows.stop - s))
+        headers = {"x-request-id": rid, "pipeline": model}
+        key = f"{model}.{rid}".encode()
+        out += [
+            ("inputs", key, req.SerializeToString(), headers),
+            ("outputs", key, resp.SerializeToString(), headers),
+        ]
+    return out
+
+
+async def produce(
+    bootstrap: str, messages: list[tuple[str, bytes | None, bytes, dict[str, str]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
+            for topic, key, value, headers in messages
+        ]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+
+CONSUMER_BATCH = 10  # messages per transaction (of --call-rows rows each)
+
+
+def consume_rate(url: str, source: str, topics: list[str], model: str, n: int) -> float:
+    """Rows/s of a ``monitor consume`` process draining topics already filled, from its first
+    stored row to its last (the process's start and group join are not counted)."""
+    env = {**os.environ, "MONITOR_DATABASE_URL": url}
+    command = [sys.executable, "-m", "monitor", "consume", "--source", source, "--group", "bench",
+               "--metrics-port", "0", "--batch-size", str(CONSUMER_BATCH)]  # fmt: skip
+    for topic in topics:
+        command += ["--topic", topic]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 600
+        first = 0
+        while (done := stored(url, model)) == 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "no rows")
+            time.sleep(0.01)
+        t0, first = time.perf_counter(), done
+        while (done := stored(url, model)) < n:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{model}: {done} of {n} rows stored")
+            time.sleep(0.05)
+        if first == n:
+            raise RuntimeError(f"{model}: all rows came in one batch; no rate (use more --rows)")
+        return (n - first) / (time.perf_counter() - t0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def consumer_figures(
+    url: str, num: np.ndarray, cat: np.ndarray, per_call: int, start: datetime, native: float
+) -> list[Figure]:
+    """``monitor consume`` from a real Kafka-protocol broker (Tansu): our JSON records, and
+    Seldon Core 2 model topics (protobuf halves joined in PostgreSQL), against native."""
+    n = len(num)
+    broker = start_tansu()
+    figures: list[Figure] = []
+    try:
+        records = feature_records(num, cat, "consumer-kafka", start)
+        topic = "bench.predictions"
+        asyncio.run(create_topics(broker.bootstrap, [topic], partitions=2))
+        asyncio.run(
+            produce(
+                broker.bootstrap, [(topic, None, v, {}) for v in kafka_records(records, per_call)]
+            )
+        )
+        rate = consume_rate(url, broker.url, [topic], "consumer-kafka", n)
+        figures.append(("monitor consume, Kafka (JSON records)", rate, rate / native))
+
+        model = "seldon-bench"
+        topics = {h: f"seldon.bench.model.{model}.{h}" for h in ("inputs", "outputs")}
+        asyncio.run(create_topics(broker.bootstrap, list(topics.values()), partitions=2))
+        messages = seldon_messages(model, num, cat, per_call)
+        asyncio.run(produce(broker.bootstrap, [(topics[h], k, v, hd) for h, k, v, hd in messages]))
+        rate = consume_rate(url, broker.url, list(topics.values()), model, n)
+        figures.append(("monitor consume, Seldon topics (protobuf)", rate, rate / native))
+    finally:
+        broker.stop()
+    return figures
 
 
 if __name__ == "__main__":
