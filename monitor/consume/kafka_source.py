@@ -14,6 +14,7 @@ the group session timeout (a member that died is replaced after it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -69,10 +70,17 @@ class KafkaSource:
         self._committed: dict[Partition, int] = {}
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(BrokerError):
+                await self.close()  # nothing half-open is left behind
+            raise
+
+    async def _start(self) -> None:
         await self._consumer.start()
         missing = set(self.options.topics) - await self._consumer.topics()
         if missing:
-            await self._consumer.stop()
             first = sorted(missing)[0]
             raise BrokerError(
                 f"no Kafka topic {', '.join(sorted(missing))}; create it first, e.g. "

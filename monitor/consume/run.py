@@ -90,8 +90,9 @@ async def consume(
 async def _main(settings: Settings, options: ConsumeOptions, url: str) -> None:
     registry = CollectorRegistry()
     engine = make_engine(url, pool_size=2, statement_timeout_ms=settings.statement_timeout_ms)
+    payload = options.payload_format()  # before a source exists: a bad choice leaks nothing
     source = open_source(options.source)
-    decoder, store = build_store(settings, engine, registry, options.payload_format(), source.kind)
+    decoder, store = build_store(settings, engine, registry, payload, source.kind)
     metrics = ConsumerMetrics(registry)
     server = None
     if options.metrics_port is not None:
