@@ -130,6 +130,37 @@ MODEL_PERFORMANCE = _result(
     default_threshold=0.10,
 )
 """Its threshold: a drop by more than this share of the 7-day average is a performance drop."""
+ESTIMATED_PERFORMANCE = _result(
+    "estimated_performance",
+    "Model quality estimated without labels (CBPE for classifiers, DLE for regressors)",
+    ("metric",),
+)
+"""On a uniform sample of the window's rows; the band is its ``_lower`` / ``_upper``."""
+ESTIMATED_PERFORMANCE_LOWER = _result(
+    "estimated_performance_lower",
+    "Lower end of the estimate's sampling band (3 sd of the realized value at this window size)",
+    ("metric",),
+)
+ESTIMATED_PERFORMANCE_UPPER = _result(
+    "estimated_performance_upper",
+    "Upper end of the estimate's sampling band (3 sd of the realized value at this window size)",
+    ("metric",),
+)
+ESTIMATED_PERFORMANCE_ERROR = _result(
+    "estimated_performance_error",
+    "Realized minus estimated quality on the window's labelled rows (how far to trust it)",
+    ("metric",),
+)
+PERFORMANCE_FLOOR = _result(
+    "performance_floor",
+    "The model's configured minimum of a quality metric (performance.min)",
+    ("metric",),
+)
+PERFORMANCE_CEILING = _result(
+    "performance_ceiling",
+    "The model's configured maximum of an error metric (performance.max)",
+    ("metric",),
+)
 PREDICTION_LATENCY_SECONDS = _result(
     "prediction_latency_seconds",
     "Prediction latency quantile in the window",

@@ -89,6 +89,35 @@ class SloSettings(Strict):
     availability_target: float = Field(default=0.999, gt=0, lt=1, description="share ok")
 
 
+QualityMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+ErrorMetric = Literal["mae", "rmse"]
+MAX_SAMPLE_ROWS = 1_000_000
+
+
+class PerformanceSettings(Strict):
+    """Floors of the model's quality and how its performance is estimated without labels."""
+
+    min: dict[QualityMetric, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="metric -> lowest acceptable value, e.g. {accuracy: 0.9}; "
+        "MLEstimatedPerformanceDrop fires when the estimate's upper band is below it",
+    )
+    max: dict[ErrorMetric, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="error metric -> highest acceptable value, e.g. {mae: 3.5}; the alert "
+        "fires when the estimate's lower band is above it",
+    )
+    estimate: bool = Field(
+        default=True, description="estimate performance without labels (CBPE / DLE)"
+    )
+    sample_rows: JsonInt = Field(
+        default=50_000,
+        ge=1000,
+        le=MAX_SAMPLE_ROWS,
+        description="rows sampled from the window and from the reference for the estimate",
+    )
+
+
 SECRET_MASK = "***"  # noqa: S105 (the mask shown instead of a secret)
 
 
@@ -134,6 +163,7 @@ class ModelConfig(Strict):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     webhook: WebhookSettings | None = None
 
     @field_validator("input_names")

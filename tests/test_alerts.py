@@ -25,7 +25,12 @@ from tests.support.records import inline_records
 REPO = Path(__file__).resolve().parents[1]
 ALERTS = [alert for group in groups() for alert in group.alerts]
 RECORDS = [rule for group in groups() for rule in group.rules if isinstance(rule, Record)]
-DRIFT_ALERTS = {"MLFeatureDrift", "MLDatasetDrift", "MLPerformanceDrop"}
+DRIFT_ALERTS = {
+    "MLFeatureDrift",
+    "MLDatasetDrift",
+    "MLPerformanceDrop",
+    "MLEstimatedPerformanceDrop",
+}
 LOOPBACK_WEBHOOK = "http://127.0.0.1:9/v1/alertmanager"
 QUERY_TIME = promstack.SYNTHETIC_QUERY_TIME
 

@@ -19,12 +19,16 @@ from monitor.alerts.rules import (
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
     FEATURE_DRIFT_DETECTED,
     INGEST_ROWS_TOTAL,
     JOB_FAILURES_TOTAL,
     JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    PERFORMANCE_CEILING,
+    PERFORMANCE_FLOOR,
     PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
     PREDICTIONS_TOTAL,
     SLO_OBJECTIVE,
@@ -155,6 +159,47 @@ def _performance_cases() -> tuple[Case, ...]:
                 series(WINDOW_SAMPLES.name, labelled): "30x240",
             },
             (("240m", ()),),
+        ),
+    )
+
+
+def _estimated_cases() -> tuple[Case, ...]:
+    accuracy = {**FRAUD, "window": "24h", "metric": "accuracy"}
+    f1 = {**FRAUD, "window": "24h", "metric": "f1"}
+    mae = {**FRAUD, "window": "24h", "metric": "mae"}
+    rows = {**FRAUD, "window": "24h", "metric": "estimated_performance"}
+    # the job writes the bounds once per window, with no version (model-wide)
+    floor = {"model": "fraud", "model_version": "", "window": "24h", "metric": "accuracy"}
+    floor_1h = {**floor, "window": "1h"}
+    ceiling = {**floor, "metric": "mae"}
+    other = {"model": "other", "model_version": "", "window": "24h", "metric": "f1"}
+    return (
+        Case(
+            "estimated drop fires once the upper band falls below the floor, or the lower band "
+            "rises above the ceiling",
+            "MLEstimatedPerformanceDrop",
+            {
+                series(ESTIMATED_PERFORMANCE_UPPER.name, accuracy): "0.95x60 0.86x60",
+                series(ESTIMATED_PERFORMANCE_LOWER.name, mae): "2x60 4x60",
+                series(PERFORMANCE_FLOOR.name, floor): "0.9x120",
+                series(PERFORMANCE_FLOOR.name, floor_1h): "0.9x120",
+                series(PERFORMANCE_CEILING.name, ceiling): "3x120",
+                series(WINDOW_SAMPLES.name, rows): "5000x120",
+            },
+            (("80m", ()), ("100m", (Expect(accuracy, 0.86), Expect(mae, 4)))),
+        ),
+        Case(
+            "estimated drop stays quiet while the band reaches the floor, on few rows, and for a "
+            "metric or model without a floor",
+            "MLEstimatedPerformanceDrop",
+            {
+                series(ESTIMATED_PERFORMANCE_UPPER.name, accuracy): "0.91x60 0.5x60",
+                series(ESTIMATED_PERFORMANCE_UPPER.name, f1): "0.1x120",
+                series(PERFORMANCE_FLOOR.name, floor): "0.9x120",
+                series(PERFORMANCE_FLOOR.name, other): "0.9x120",
+                series(WINDOW_SAMPLES.name, rows): "5000x60 40x60",
+            },
+            (("50m", ()), ("110m", ())),
         ),
     )
 
@@ -740,7 +785,7 @@ def _service_cases() -> tuple[Case, ...]:
 
 
 CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
-    "model": (*_drift_cases(), *_performance_cases()),
+    "model": (*_drift_cases(), *_performance_cases(), *_estimated_cases()),
     "slo": _burn_cases(),
     "serving": _serving_cases(),
     "gpu": (*_gpu_cases(), *_xid_cases()),

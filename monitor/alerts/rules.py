@@ -20,12 +20,17 @@ from monitor.alerts.promql import SLI, number, scheduler_job, selector, sli_rati
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
+    ESTIMATED_PERFORMANCE,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
     FEATURE_DRIFT_DETECTED,
     INGEST_ROWS_TOTAL,
     JOB_FAILURES_TOTAL,
     JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    PERFORMANCE_CEILING,
+    PERFORMANCE_FLOOR,
     PREDICTIONS_TOTAL,
     SLO_OBJECTIVE,
     WEBHOOK_DELIVERIES_TOTAL,
@@ -249,6 +254,33 @@ def burn_alerts(sli: SLI, sources: BurnSources = RECORDED) -> tuple[Alert, ...]:
     )
 
 
+def estimated_drop_alert(settings: RuleSettings) -> Alert:
+    """The estimate's band entirely on the wrong side of the model's own bound, which the
+    estimation job exports from ``performance.min`` / ``performance.max`` (as Sloth reads each
+    model's objective from a series, not from the rule)."""
+    floor = f"max by (model, metric) ({PERFORMANCE_FLOOR})"
+    ceiling = f"max by (model, metric) ({PERFORMANCE_CEILING})"
+    band = (
+        f"(\n  {ESTIMATED_PERFORMANCE_UPPER}\n    < on (model, metric) group_left () {floor}\n"
+        "  or\n"
+        f"  {ESTIMATED_PERFORMANCE_LOWER}\n    > on (model, metric) group_left () {ceiling}\n)"
+    )
+    return Alert(
+        name="MLEstimatedPerformanceDrop",
+        expr=f"{band}\nand {_samples_guard(ESTIMATED_PERFORMANCE.result, settings)}",
+        for_="30m",
+        severity="ticket",
+        action=RETRAIN,
+        summary="Estimated {{ $labels.metric }} of {{ $labels.model }} "
+        "{{ $labels.model_version }} is past its configured bound ({{ $labels.window }} window)",
+        description="Without labels, the {{ $labels.metric }} of {{ $labels.model }} "
+        "{{ $labels.model_version }} is estimated (CBPE / DLE) to be past the model's "
+        "performance.min / performance.max in the {{ $labels.window }} window: even the "
+        'favourable end of its 3-sd band, {{ printf "%.3g" $value }}, is on the wrong side, '
+        f"on at least {settings.drift.min_samples} predictions.",
+    )
+
+
 def model_quality_group(settings: RuleSettings) -> Group:
     drop = settings.performance_drop
     perf = MODEL_PERFORMANCE.name
@@ -277,6 +309,7 @@ def model_quality_group(settings: RuleSettings) -> Group:
                 f"{{{{ $labels.window }}}} window, more than {drop:.0%} worse than its 7-day "
                 f"average, on at least {settings.drift.min_samples} labelled predictions.",
             ),
+            estimated_drop_alert(settings),
         ),
     )
 

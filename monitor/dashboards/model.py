@@ -7,6 +7,10 @@ from grafana_foundation_sdk.builders import dashboard as db
 from monitor.alerts.promql import PERFORMANCE_HIGHER_IS_BETTER, PERFORMANCE_LOWER_IS_BETTER
 from monitor.catalogue import (
     DATASET_DRIFT_SHARE,
+    ESTIMATED_PERFORMANCE,
+    ESTIMATED_PERFORMANCE_ERROR,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
     FEATURE_DRIFT_DETECTED,
     FEATURE_DRIFT_PVALUE,
     FEATURE_DRIFT_SCORE,
@@ -15,6 +19,8 @@ from monitor.catalogue import (
     FEATURE_OUT_OF_RANGE_RATIO,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    PERFORMANCE_CEILING,
+    PERFORMANCE_FLOOR,
     PREDICTION_DRIFT_SCORE,
     PREDICTION_ERROR_RATIO,
     PREDICTION_LATENCY_SECONDS,
@@ -23,6 +29,7 @@ from monitor.catalogue import (
     WINDOW_SAMPLES,
 )
 from monitor.dashboards.panels import (
+    Query,
     annotation,
     heatmap_panel,
     new_dashboard,
@@ -281,6 +288,67 @@ def _performance(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboard:
     )
 
 
+def _estimate_targets(metrics: str, bound: str) -> list[Query]:
+    """Estimate, its band, the realized figure of the same window, and the model's bound."""
+    only = f'metric=~"{metrics}"'
+    by = "max by (metric, model_version)"
+    legend = "{{metric}} · {{model_version}}"
+    return [
+        query(f"{by} ({ESTIMATED_PERFORMANCE}{{{SEL}, {only}}})", f"estimated {legend}"),
+        query(f"{by} ({ESTIMATED_PERFORMANCE_LOWER}{{{SEL}, {only}}})", f"band low {legend}"),
+        query(f"{by} ({ESTIMATED_PERFORMANCE_UPPER}{{{SEL}, {only}}})", f"band high {legend}"),
+        query(f"{by} ({MODEL_PERFORMANCE}{{{SEL}, {only}}})", f"realized {legend}"),
+        query(
+            f'max by (metric) ({bound}{{model="$model", window="$window", {only}}})',
+            "bound {{metric}}",
+        ),
+    ]
+
+
+def _estimated(dashboard: db.Dashboard) -> db.Dashboard:
+    higher = "accuracy|precision|recall|f1|roc_auc"
+    return (
+        dashboard.with_row(row("Estimated performance (before labels)"))
+        .with_panel(
+            timeseries_panel(
+                "Estimated classification metrics",
+                "CBPE estimate from the calibrated scores alone, its 3-sd band (where the "
+                "realized figure can be at this window size), the realized figure once labels "
+                "arrive, and the model's performance.min.",
+                "percentunit",
+                _estimate_targets(higher, PERFORMANCE_FLOOR.name),
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Estimated error metrics",
+                "DLE estimate of MAE and RMSE from the features and the prediction, its band, "
+                "the realized figure once labels arrive, and the model's performance.max.",
+                "none",
+                _estimate_targets("mae|rmse", PERFORMANCE_CEILING.name),
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Estimate error (realized − estimated)",
+                "On the sampled rows whose labels have arrived: how far the estimate was from "
+                "what the labels show. Within the band, the estimate can be trusted.",
+                "none",
+                [
+                    query(
+                        f"max by (metric, model_version) ({ESTIMATED_PERFORMANCE_ERROR}{{{SEL}}})",
+                        "{{metric}} · {{model_version}}",
+                    )
+                ],
+                width=8,
+            )
+        )
+    )
+
+
 def _traffic(dashboard: db.Dashboard) -> db.Dashboard:
     by = "by (model_version, variant)"
     legend = "{{model_version}} · {{variant}}"
@@ -334,4 +402,4 @@ def model() -> db.Dashboard:
     )
     dashboard = deployment_annotations(model_variables(dashboard)).with_row(row("Drift"))
     dashboard = _drift_details(_drift_stats(dashboard, drift), drift)
-    return _traffic(_performance(_quality(dashboard), drift))
+    return _traffic(_estimated(_performance(_quality(dashboard), drift)))

@@ -18,7 +18,7 @@ from monitor.windows import parse_window
 
 __all__ = ["ALL_VERSIONS", "JOB_NAMES", "Job", "JobContext", "Window", "parse_window"]
 
-JOB_NAMES = ("drift", "quality", "performance", "serving", "cost")
+JOB_NAMES = ("drift", "quality", "performance", "serving", "cost", "estimation")
 ALL_VERSIONS = ""
 """``model_version`` of a figure about the model as a whole (exported as no version label)."""
 

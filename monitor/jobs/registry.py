@@ -17,6 +17,7 @@ DEFAULT_PATHS: Mapping[str, str] = {
     "performance": "monitor.jobs.performance:run_performance",
     "serving": "monitor.jobs.serving:run_serving",
     "cost": "monitor.jobs.cost:run_cost",
+    "estimation": "monitor.jobs.estimation:run_estimation",
 }
 
 

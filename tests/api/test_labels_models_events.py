@@ -144,12 +144,30 @@ def test_schema_is_append_only(client: TestClient) -> None:
         {"features": [{"name": "a;drop", "kind": "numeric"}]},
         {"cost": {"currency": "euros"}},
         {"unexpected": 1},
+        {"performance": {"min": {"accuracy": 1.5}}},
+        {"performance": {"min": {"mae": 0.5}}},  # an error metric has a maximum, not a minimum
+        {"performance": {"min": {"accuracy": "0.9"}}},
+        {"performance": {"max": {"rmse": -1}}},
+        {"performance": {"sample_rows": 10}},
+        {"performance": {"estimate": "yes"}},
     ],
 )
 def test_bad_model_config_is_422(client: TestClient, config: dict[str, object]) -> None:
     r = client.put("/v1/models/m", json=config)
     assert r.status_code == 422
     assert r.json()["error"]["details"]
+
+
+def test_performance_bounds_are_stored_and_a_bad_one_is_named(client: TestClient) -> None:
+    config = {"performance": {"min": {"accuracy": 0.9, "f1": 0.7}, "max": {"mae": 2}}}
+    assert client.put("/v1/models/m", json=config).status_code == 201
+    stored = client.get("/v1/models/m").json()["config"]["performance"]
+    assert stored == {**config["performance"], "estimate": True, "sample_rows": 50_000}
+    bad = client.put("/v1/models/m", json={"performance": {"min": {"acuracy": 0.9}}})
+    assert bad.status_code == 422
+    fields = [d["field"] for d in bad.json()["error"]["details"]]
+    assert any("performance.min.acuracy" in f for f in fields), fields
+    assert client.get("/v1/models/m").json()["config"]["performance"] == stored  # unchanged
 
 
 def test_unknown_model_is_404(client: TestClient) -> None:

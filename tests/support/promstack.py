@@ -472,6 +472,7 @@ def _model_quality(om: _OpenMetrics) -> None:
             ]
         ),
     )
+    _estimated_performance(om, per_window)
     om.family(
         "ml_window_samples",
         "gauge",
@@ -483,6 +484,7 @@ def _model_quality(om: _OpenMetrics) -> None:
                     ("reference", 20000),
                     ("performance", 800),
                     ("serving", 5000),
+                    ("estimated_performance", 5000),
                 )
             ]
         ),
@@ -496,6 +498,49 @@ def _model_quality(om: _OpenMetrics) -> None:
             ]
         ),
     )
+
+
+def _estimated_performance(
+    om: _OpenMetrics,
+    per_window: Callable[
+        [Callable[[_Version, dict[str, str]], list[tuple[Labels, Value]]]],
+        list[tuple[Labels, Value]],
+    ],
+) -> None:
+    """CBPE / DLE estimates a little off the realized figures, with a band of +-0.03 (x2 for
+    the error metrics); the drifted version's estimate falls like its realized quality."""
+    metrics = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse")
+
+    def figure(offset: float) -> Callable[[_Version, dict[str, str]], list[tuple[Labels, Value]]]:
+        def build(v: _Version, base: dict[str, str]) -> list[tuple[Labels, Value]]:
+            out = []
+            for m in metrics:
+                level = PERFORMANCE[m] * (0.9 if v.drifted else 1.0) - 0.01
+                width = offset * (20 if m in ("mae", "rmse") else 1)
+                out.append(({**base, "metric": m}, v.at(level + width)))
+            return out
+
+        return build
+
+    om.family("ml_estimated_performance", "gauge", per_window(figure(0.0)))
+    om.family("ml_estimated_performance_lower", "gauge", per_window(figure(-0.03)))
+    om.family("ml_estimated_performance_upper", "gauge", per_window(figure(0.03)))
+    om.family(
+        "ml_estimated_performance_error",
+        "gauge",
+        per_window(lambda v, base: [({**base, "metric": m}, v.at(0.01)) for m in metrics]),
+    )
+    # model-wide (no model_version), like the job writes them
+    floors: list[tuple[Labels, Value]] = [
+        ({"model": "fraud", "window": w, "metric": m}, lambda minute, t=t: t)
+        for w in WINDOWS
+        for m, t in (("accuracy", 0.85), ("f1", 0.75))
+    ]
+    om.family("ml_performance_floor", "gauge", floors)
+    ceilings: list[tuple[Labels, Value]] = [
+        ({"model": "fraud", "window": w, "metric": "mae"}, lambda minute: 2.0) for w in WINDOWS
+    ]
+    om.family("ml_performance_ceiling", "gauge", ceilings)
 
 
 def _serving(om: _OpenMetrics) -> None:

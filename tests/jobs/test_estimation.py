@@ -1,0 +1,259 @@
+"""The estimation job end to end on a real PostgreSQL: CBPE for a binary classifier, DLE for a
+regressor, the band at small n, the estimate's recorded error once labels arrive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.catalogue import (
+    ESTIMATED_PERFORMANCE,
+    ESTIMATED_PERFORMANCE_ERROR,
+    ESTIMATED_PERFORMANCE_LOWER,
+    ESTIMATED_PERFORMANCE_UPPER,
+    PERFORMANCE_FLOOR,
+    WINDOW_SAMPLES,
+)
+from monitor.ingest.schema import NUMERIC, Feature, FeatureSchema
+from monitor.jobs import estimation
+from monitor.jobs.estimation import run_estimation
+from monitor.jobs.runner import run_jobs
+from monitor.services import Services
+from monitor.storage.models import ModelRecord
+from tests.jobs.drift_data import insert_predictions, set_reference, spread, window
+from tests.jobs.helpers import latest, window_end
+
+Matrix = npt.NDArray[np.float64]
+
+
+def _model(services: Services, name: str, task: str, **config: object) -> ModelRecord:
+    schema = FeatureSchema((Feature("x1", NUMERIC), Feature("x2", NUMERIC)))
+    record, _ = services.models.put(
+        name, task=task, schema=schema, prediction_kind=None, config=config
+    )
+    return record
+
+
+def _classifier_rows(rng: np.random.Generator, n: int, shift: float) -> tuple[Matrix, Matrix]:
+    """Features and the positive-class probability; the model's score is that probability.
+    ``shift`` pulls x1 towards 0, where the classes overlap and the model is less sure."""
+    x = rng.normal(0.0, 1.0, (n, 2))
+    x[:, 0] *= 1.0 - shift
+    p = 1.0 / (1.0 + np.exp(-3.0 * x[:, 0]))
+    return x, p
+
+
+def _by_metric(services: Services, metric: str, version: str = "", win: str = "1h") -> dict:
+    got = latest(services, [metric])
+    return {dict(k[3])["metric"]: v for k, v in got.items() if k[1] == version and k[2] == win}
+
+
+def _labels(services: Services, model: str, ids: Sequence[str], values: Sequence[int]) -> None:
+    services.ingest.labels(
+        [
+            {"model": model, "prediction_id": i, "label": int(v)}
+            for i, v in zip(ids, values, strict=True)
+        ]
+    )
+
+
+def _window_rows(
+    services: Services, model: ModelRecord, end: datetime, x: Matrix, score: Matrix, tag: str
+) -> list[str]:
+    rng = np.random.default_rng(7)
+    ids = [f"{tag}{i}" for i in range(len(x))]
+    insert_predictions(
+        services, model, spread(end, len(x), 1.0, rng), x, prediction=score.tolist(), ids=ids
+    )
+    return ids
+
+
+def _accuracy(score: Matrix, truth: Matrix) -> float:
+    return float(np.mean((score >= 0.5) == (truth == 1)))
+
+
+def test_a_shifted_window_lowers_the_estimate_and_the_band_holds_the_truth(
+    services: Services,
+) -> None:
+    rng = np.random.default_rng(0)
+    model = _model(services, "fraud", "classification", performance={"min": {"accuracy": 0.85}})
+    x_ref, p_ref = _classifier_rows(rng, 5000, 0.0)
+    y_ref = (rng.random(5000) < p_ref).astype(float)
+    set_reference(services, model, x_ref, prediction=p_ref.tolist(), label=y_ref.tolist())
+    end = window_end()
+    x, p = _classifier_rows(rng, 3000, 0.7)
+    truth = (rng.random(3000) < p).astype(float)
+    ids = _window_rows(services, model, end, x, p, "s")
+
+    report = run_jobs(services, "fraud", "estimation", now=end)
+    assert report.failures == 0, report.table()
+    value = _by_metric(services, ESTIMATED_PERFORMANCE.result)
+    lower = _by_metric(services, ESTIMATED_PERFORMANCE_LOWER.result)
+    upper = _by_metric(services, ESTIMATED_PERFORMANCE_UPPER.result)
+    assert set(value) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    reference_accuracy = _accuracy(p_ref, y_ref)  # about 0.86
+    realized = _accuracy(p, truth)  # about 0.65
+    assert value["accuracy"] < reference_accuracy - 0.1
+    assert lower["accuracy"] <= realized <= upper["accuracy"]
+    assert upper["accuracy"] < 0.85  # below the floor: the alert's condition
+    assert _by_metric(services, PERFORMANCE_FLOOR.result) == {"accuracy": 0.85}
+    assert _by_metric(services, WINDOW_SAMPLES.result)["estimated_performance"] == 3000
+    assert _by_metric(services, ESTIMATED_PERFORMANCE_ERROR.result) == {}  # no labels yet
+
+    # the labels arrive: the estimate's error on the same rows is recorded, and small
+    _labels(services, "fraud", ids, truth.astype(int).tolist())
+    assert run_jobs(services, "fraud", "estimation", now=end).failures == 0
+    errors = _by_metric(services, ESTIMATED_PERFORMANCE_ERROR.result)
+    assert set(errors) == set(value)
+    sd = (upper["accuracy"] - lower["accuracy"]) / 6
+    assert abs(errors["accuracy"] - (realized - value["accuracy"])) < 1e-9
+    assert abs(errors["accuracy"]) < 3 * sd
+
+
+def test_a_rerun_of_the_same_window_gives_the_same_figures_without_refitting(
+    services: Services,
+) -> None:
+    rng = np.random.default_rng(3)
+    model = _model(services, "m", "classification")
+    x_ref, p_ref = _classifier_rows(rng, 2000, 0.0)
+    y_ref = (rng.random(2000) < p_ref).astype(float)
+    set_reference(services, model, x_ref, prediction=p_ref.tolist(), label=y_ref.tolist())
+    end = window_end()
+    x, p = _classifier_rows(rng, 1500, 0.0)
+    _window_rows(services, model, end, x, p, "r")
+    first = run_estimation(services, model, window("1h", end))
+    hits = estimation._fitted.cache_info().hits
+    again = run_estimation(services, model, window("1h", end))
+    assert [(r.metric, r.labels, r.value) for r in first] == [
+        (r.metric, r.labels, r.value) for r in again
+    ]
+    assert estimation._fitted.cache_info().hits == hits + 1
+
+
+def test_stable_data_at_small_n_stays_within_band_without_alarm(services: Services) -> None:
+    """60-row windows of the reference's distribution: the band covers the realized accuracy
+    and its upper end stays above a floor just under the reference's accuracy."""
+    rng = np.random.default_rng(11)
+    model = _model(services, "small", "classification", performance={"min": {"accuracy": 0.8}})
+    x_ref, p_ref = _classifier_rows(rng, 3000, 0.0)
+    y_ref = (rng.random(3000) < p_ref).astype(float)
+    set_reference(services, model, x_ref, prediction=p_ref.tolist(), label=y_ref.tolist())
+    end = window_end()
+    x, p = _classifier_rows(rng, 60, 0.0)
+    truth = (rng.random(60) < p).astype(float)
+    _window_rows(services, model, end, x, p, "t")
+    assert run_jobs(services, "small", "estimation", now=end).failures == 0
+    lower = _by_metric(services, ESTIMATED_PERFORMANCE_LOWER.result)
+    upper = _by_metric(services, ESTIMATED_PERFORMANCE_UPPER.result)
+    assert lower["accuracy"] <= _accuracy(p, truth) <= upper["accuracy"]
+    assert upper["accuracy"] >= 0.8
+    assert upper["accuracy"] - lower["accuracy"] > 0.15  # 60 rows cannot pin it down
+
+
+def test_band_coverage_and_no_false_alarm_over_many_small_windows() -> None:
+    """Without PostgreSQL: 300 stable 60-row windows scored by the fitted estimator. The 3-sd
+    band must hold the realized accuracy nearly always, and never sit below the floor."""
+    from monitor.jobs.estimators import PositiveClass, fit_binary
+    from monitor.storage.rowsample import RowSample
+
+    def sample(x: Matrix, p: Matrix, y: Matrix) -> RowSample:
+        nan = np.full(len(p), np.nan)
+        return RowSample(x, ("x1", "x2"), (False, False), p, nan, y, nan, len(p))
+
+    rng = np.random.default_rng(5)
+    x_ref, p_ref = _classifier_rows(rng, 3000, 0.0)
+    y_ref = (rng.random(3000) < p_ref).astype(float)
+    estimator = fit_binary(sample(x_ref, p_ref, y_ref), PositiveClass(1.0, -1.0))
+    assert estimator is not None
+    floor = _accuracy(p_ref, y_ref) - 0.05
+    covered = alarms = 0
+    for _ in range(300):
+        x, p = _classifier_rows(rng, 60, 0.0)
+        y = (rng.random(60) < p).astype(float)
+        band = estimator.estimate(sample(x, p, np.full(60, np.nan)))["accuracy"]
+        covered += band.lower <= _accuracy(p, y) <= band.upper
+        alarms += band.upper < floor
+    assert covered >= 0.97 * 300
+    assert alarms == 0
+
+
+def _regression_rows(rng: np.random.Generator, n: int, x2_scale: float) -> tuple[Matrix, Matrix]:
+    """The model predicts x1; its error grows with |x2| (so DLE has something to learn)."""
+    x = rng.normal(0.0, 1.0, (n, 2))
+    x[:, 1] *= x2_scale
+    y = x[:, 0] + rng.normal(0.0, 1.0, n) * (0.2 + np.abs(x[:, 1]))
+    return x, y
+
+
+def test_dle_estimates_mae_and_rmse_of_a_regressor(services: Services) -> None:
+    rng = np.random.default_rng(2)
+    model = _model(services, "price", "regression", performance={"max": {"mae": 1.0}})
+    x_ref, y_ref = _regression_rows(rng, 4000, 1.0)
+    set_reference(services, model, x_ref, prediction=x_ref[:, 0].tolist(), label=y_ref.tolist())
+    end = window_end()
+    x, y = _regression_rows(rng, 2000, 2.0)  # wider x2: bigger errors
+    _window_rows(services, model, end, x, x[:, 0], "g")
+    assert run_jobs(services, "price", "estimation", now=end).failures == 0
+
+    value = _by_metric(services, ESTIMATED_PERFORMANCE.result)
+    lower = _by_metric(services, ESTIMATED_PERFORMANCE_LOWER.result)
+    upper = _by_metric(services, ESTIMATED_PERFORMANCE_UPPER.result)
+    realized_mae = float(np.mean(np.abs(y - x[:, 0])))
+    reference_mae = float(np.mean(np.abs(y_ref - x_ref[:, 0])))
+    assert set(value) == {"mae", "rmse"}
+    assert value["mae"] > reference_mae * 1.4
+    assert value["mae"] == pytest.approx(realized_mae, rel=0.1)
+    assert lower["mae"] <= value["mae"] <= upper["mae"]
+    assert lower["rmse"] <= value["rmse"] <= upper["rmse"]
+    ceilings = _by_metric(services, estimation.PERFORMANCE_CEILING.result)
+    assert ceilings == {"mae": 1.0}
+
+
+def test_models_without_a_usable_reference_get_no_estimate(services: Services) -> None:
+    rng = np.random.default_rng(4)
+    model = _model(services, "nolabels", "classification", performance={"min": {"f1": 0.5}})
+    x_ref, p_ref = _classifier_rows(rng, 500, 0.0)
+    set_reference(services, model, x_ref, prediction=p_ref.tolist())  # no labels
+    end = window_end()
+    _window_rows(services, model, end, *_classifier_rows(rng, 100, 0.0), "n")
+    results = run_estimation(services, model, window("1h", end))
+    assert [(r.metric, r.labels, r.value) for r in results] == [
+        (PERFORMANCE_FLOOR.result, {"metric": "f1"}, 0.5)
+    ]
+    off = _model(services, "off", "classification", performance={"estimate": False})
+    set_reference(services, off, x_ref, prediction=p_ref.tolist(), label=[1.0] * 500)
+    assert run_estimation(services, off, window("1h", end)) == []
+
+
+def test_metrics_endpoint_exports_estimate_band_floor_and_samples(
+    services: Services, client: TestClient
+) -> None:
+    rng = np.random.default_rng(9)
+    model = _model(services, "exp", "classification", performance={"min": {"accuracy": 0.7}})
+    x_ref, p_ref = _classifier_rows(rng, 1000, 0.0)
+    y_ref = (rng.random(1000) < p_ref).astype(float)
+    set_reference(services, model, x_ref, prediction=p_ref.tolist(), label=y_ref.tolist())
+    end = window_end()
+    _window_rows(services, model, end, *_classifier_rows(rng, 200, 0.0), "e")
+    assert run_jobs(services, "exp", "estimation", now=end).failures == 0
+
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    base = {"model": "exp", "model_version": "", "window": "1h", "metric": "accuracy"}
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        (got,) = [s.value for s in families[name].samples if s.labels == labels]
+        return float(got)
+
+    estimate = value(str(ESTIMATED_PERFORMANCE), base)
+    assert value(str(ESTIMATED_PERFORMANCE_LOWER), base) < estimate
+    assert estimate < value(str(ESTIMATED_PERFORMANCE_UPPER), base)
+    assert value(str(PERFORMANCE_FLOOR), base) == 0.7
+    samples = {**base, "metric": "estimated_performance"}
+    assert value(str(WINDOW_SAMPLES), samples) == 200
+    assert families[str(ESTIMATED_PERFORMANCE)].type == "gauge"
