@@ -188,9 +188,11 @@ def point_estimates(scored: Scored, *, positive: int | None) -> dict[str, float 
     return out
 
 
-def _draw_labels(proba: FloatArray, rng: np.random.Generator) -> IntArray:
-    cumulative = np.cumsum(proba, axis=1)
-    u = rng.random(proba.shape[0]) * cumulative[:, -1]
+def _draw_labels(cumulative: FloatArray, rng: np.random.Generator) -> IntArray:
+    """One label per row from its cumulative class probabilities (n, K), K-1 comparisons."""
+    u = rng.random(cumulative.shape[0]) * cumulative[:, -1]
+    if cumulative.shape[1] == 2:
+        return np.asarray(u >= cumulative[:, 0], dtype=np.int64)
     return np.asarray((u[:, None] >= cumulative[:, :-1]).sum(axis=1), dtype=np.int64)
 
 
@@ -200,9 +202,10 @@ def realized_draws(
     """Each metric as measured on ``draws`` label sets drawn from the calibrated probabilities."""
     auc_classes = _auc_positive(scored, positive)
     ranks = [_ranks(scored.scores[:, k]) for k in auc_classes]
+    cumulative = np.ascontiguousarray(np.cumsum(scored.proba, axis=1))
     out: dict[str, list[float]] = {name: [] for name in CLASSIFICATION_METRICS}
     for _ in range(draws):
-        labels = _draw_labels(scored.proba, rng)
+        labels = _draw_labels(cumulative, rng)
         confusion = counted_confusion(labels, scored.predicted, scored.n_classes)
         for name, value in confusion_metrics(confusion, positive=positive).items():
             out[name].append(value)
