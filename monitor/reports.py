@@ -18,9 +18,12 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Settings
 from monitor.errors import NotFound, Problem, ValidationFailed
 from monitor.jobs.base import Window
+from monitor.jobs.estimation import run_estimation
+from monitor.jobs.performance import run_performance
 from monitor.runtime import database_url
 from monitor.services import Services, build_services
 from monitor.storage.models import ModelRecord
+from monitor.storage.results import Result
 from monitor.storage.samples import sample_rows
 from monitor.storage.span import Span
 
@@ -111,7 +114,7 @@ def render_report(services: Services, model: ModelRecord, window: Window, versio
         Dataset.from_pandas(samples.reference, data_definition=definition),
     )
     html: str = snapshot.get_html_str(as_iframe=False)
-    return html
+    return with_section(html, estimated_section(services, model, window, version))
 
 
 def write_report(
@@ -127,3 +130,81 @@ def write_report(
             services.engine.dispose()
     output.write_text(html, encoding="utf-8")
     return output
+
+
+# --- estimated performance ----------------------------------------------------------------------
+
+
+def with_section(html: str, section: str) -> str:
+    """``section`` placed at the end of the page's body."""
+    at = html.lower().rfind("</body>")
+    return html + section if at < 0 else html[:at] + section + html[at:]
+
+
+Figures = dict[tuple[str, str, str], float]
+
+
+def _figures(results: list[Result], version: str) -> Figures:
+    """(version, metric result name, metric label) -> value, for ``version`` ("" = all) and the
+    model-wide figures (the bounds)."""
+    return {
+        (r.model_version, r.metric, r.labels.get("metric", "")): r.value
+        for r in results
+        if r.value is not None and (not version or r.model_version in (version, ""))
+    }
+
+
+def _cells(figures: Figures, version: str, metric: str) -> list[str]:
+    from monitor import catalogue as c
+
+    def cell(name: str, of: str = version) -> str:
+        value = figures.get((of, name, metric))
+        return "" if value is None else f"{value:.4g}"
+
+    band = f"{cell(c.ESTIMATED_PERFORMANCE_LOWER.result)} – "
+    band += cell(c.ESTIMATED_PERFORMANCE_UPPER.result)
+    bound = cell(c.PERFORMANCE_FLOOR.result, "") or cell(c.PERFORMANCE_CEILING.result, "")
+    return [
+        version or "(all)",
+        metric,
+        cell(c.ESTIMATED_PERFORMANCE.result),
+        band,
+        cell(c.MODEL_PERFORMANCE.result),
+        cell(c.ESTIMATED_PERFORMANCE_ERROR.result),
+        bound,
+    ]
+
+
+HEADERS = ("version", "metric", "estimated", "band (3 sd)", "realized", "error", "bound")
+
+
+def estimated_section(
+    services: Services, model: ModelRecord, window: Window, version: str = ""
+) -> str:
+    """An HTML table of the window's estimated performance (computed now, as the estimation
+    job would), its band, the realized figure and the estimate's error where labels arrived,
+    and the model's bound."""
+    from html import escape
+
+    from monitor.catalogue import ESTIMATED_PERFORMANCE
+
+    estimated = run_estimation(services, model, window)
+    figures = _figures(estimated + run_performance(services, model, window), version)
+    keys = sorted((v, m) for v, name, m in figures if name == ESTIMATED_PERFORMANCE.result)
+    rows = [
+        "<tr>" + "".join(f"<td>{escape(x)}</td>" for x in _cells(figures, v, m)) + "</tr>"
+        for v, m in keys
+    ]
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in HEADERS) + "</tr>"
+    body = (
+        f"<table>{head}{''.join(rows)}</table>"
+        if rows
+        else "<p>No estimate: the model needs a reference with predictions and labels "
+        "(a binary classifier's scores, or a regressor's predictions).</p>"
+    )
+    return (
+        '<section id="estimated-performance" style="font-family: sans-serif; margin: 2em">'
+        f"<h2>Estimated performance ({escape(window.name)} window, without labels)</h2>"
+        f"<p>CBPE / DLE on a sample of the window; realized and error from the predictions "
+        f"whose labels arrived.</p>{body}</section>"
+    )

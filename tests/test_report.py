@@ -73,3 +73,40 @@ def test_report_over_http(client: TestClient, services: Services) -> None:
     assert "amount_eur" in r.text
     assert client.get("/v1/models/fraud/report", params={"window": "x"}).status_code == 422
     assert client.get("/v1/models/none/report").status_code == 404
+
+
+def test_report_has_an_estimated_performance_section(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(8)
+    model = make_model(services, "churn", ["tenure"], performance={"min": {"accuracy": 0.8}})
+    x = rng.normal(size=(1500, 1))
+    p = 1 / (1 + np.exp(-3 * x[:, 0]))
+    y = (rng.random(1500) < p).astype(float)
+    set_reference(services, model, x, prediction=p.tolist(), label=y.tolist())
+    insert_predictions(
+        services, model, spread(now(), 400, 5, rng), x[:400], prediction=p[:400].tolist()
+    )
+    out = write_report(
+        settings, model="churn", window="24h", version="", output=tmp_path / "e.html"
+    )
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('<section id="estimated-performance"') :]
+    assert section.index("</section>") < section.lower().index("</body>")
+    assert "Estimated performance (24h window" in section
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert f"<td>{metric}</td>" in section
+    accuracy_row = section[section.index("<td>accuracy</td>") :].split("</tr>")[0]
+    assert "<td>0.8</td>" in accuracy_row  # the floor
+    estimate = float(accuracy_row.split("<td>")[2].removesuffix("</td>"))
+    assert 0.7 < estimate < 0.95
+
+
+def test_report_says_why_there_is_no_estimate(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    _model(services)  # a reference without labels
+    html = write_report(
+        settings, model="fraud", window="24h", version="", output=tmp_path / "n.html"
+    ).read_text(encoding="utf-8")
+    assert "No estimate: the model needs a reference with predictions and labels" in html
