@@ -188,8 +188,8 @@ def estimated_section(
 
     from monitor.catalogue import ESTIMATED_PERFORMANCE
 
-    estimated = run_estimation(services, model, window)
-    figures = _figures(estimated + run_performance(services, model, window), version)
+    estimated = run_estimation(services.context, model, window)
+    figures = _figures(estimated + run_performance(services.context, model, window), version)
     keys = sorted((v, m) for v, name, m in figures if name == ESTIMATED_PERFORMANCE.result)
     rows = [
         "<tr>" + "".join(f"<td>{escape(x)}</td>" for x in _cells(figures, v, m)) + "</tr>"

@@ -37,10 +37,10 @@ from monitor.catalogue import (
 )
 from monitor.ingest.schema import FeatureSchema
 from monitor.jobs.base import ALL_VERSIONS, Window
+from monitor.jobs.context import JobContext
 from monitor.jobs.estimators import Estimator, PositiveClass, fit_binary, fit_regression
 from monitor.jobs.performance import DEFAULT_POSITIVE, _positive
 from monitor.schemas import PerformanceSettings
-from monitor.services import Services
 from monitor.stats.estimation import estimate_errors
 from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
@@ -78,20 +78,18 @@ def settings_of(model: ModelRecord) -> PerformanceSettings:
     return PerformanceSettings.model_validate(model.config.get("performance") or {})
 
 
-def run_estimation(services: Services, model: ModelRecord, window: Window) -> list[Result]:
+def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     settings = settings_of(model)
     out = _bounds(settings, window)
     if model.task not in ("classification", "regression") or not settings.estimate:
         return out
-    key = FitKey(
-        model.task, model.schema, _positive_class(services.db, model), settings.sample_rows
-    )
+    key = FitKey(model.task, model.schema, _positive_class(ctx.db, model), settings.sample_rows)
     span = Span(model.id, window.start, window.end)
-    for reference in active_references(services.db, model.id):
-        estimator = _fitted(services.db, reference, key)
+    for reference in active_references(ctx.db, model.id):
+        estimator = _fitted(ctx.db, reference, key)
         if estimator is None:
             continue
-        samples = window_samples(services.db, reference.scope, span, model.schema, key.sample_rows)
+        samples = window_samples(ctx.db, reference.scope, span, model.schema, key.sample_rows)
         for version, sample in samples.items():
             out += version_results(estimator, version, window.name, sample)
     return out

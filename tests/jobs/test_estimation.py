@@ -127,9 +127,9 @@ def test_a_rerun_of_the_same_window_gives_the_same_figures_without_refitting(
     end = window_end()
     x, p = _classifier_rows(rng, 1500, 0.0)
     _window_rows(services, model, end, x, p, "r")
-    first = run_estimation(services, model, window("1h", end))
+    first = run_estimation(services.context, model, window("1h", end))
     hits = estimation._fitted.cache_info().hits
-    again = run_estimation(services, model, window("1h", end))
+    again = run_estimation(services.context, model, window("1h", end))
     assert [(r.metric, r.labels, r.value) for r in first] == [
         (r.metric, r.labels, r.value) for r in again
     ]
@@ -222,13 +222,13 @@ def test_models_without_a_usable_reference_get_no_estimate(services: Services) -
     set_reference(services, model, x_ref, prediction=p_ref.tolist())  # no labels
     end = window_end()
     _window_rows(services, model, end, *_classifier_rows(rng, 100, 0.0), "n")
-    results = run_estimation(services, model, window("1h", end))
+    results = run_estimation(services.context, model, window("1h", end))
     assert [(r.metric, r.labels, r.value) for r in results] == [
         (PERFORMANCE_FLOOR.result, {"metric": "f1"}, 0.5)
     ]
     off = _model(services, "off", "classification", performance={"estimate": False})
     set_reference(services, off, x_ref, prediction=p_ref.tolist(), label=[1.0] * 500)
-    assert run_estimation(services, off, window("1h", end)) == []
+    assert run_estimation(services.context, off, window("1h", end)) == []
 
 
 def test_metrics_endpoint_exports_estimate_band_floor_and_samples(
