@@ -39,6 +39,8 @@ THRESHOLD = 0.5
 """A score at or above it predicts the positive class (as ``monitor.jobs.performance``)."""
 MIN_REFERENCE_ROWS = 100
 """Labelled reference rows below which nothing is fitted."""
+BAND_ROWS = 10_000
+"""Rows the band's label draws are made on (the spread scaled to the sample's size)."""
 MAX_CATEGORIES = 254
 """Categories a DLE feature keeps (gradient boosting bins at most 255 values, one is missing)."""
 
@@ -111,7 +113,12 @@ class BinaryCbpe:
         return Scored.of(self.calibration(s), s, (s >= THRESHOLD).astype(np.int64))
 
     def estimate(self, sample: RowSample) -> dict[str, Estimate]:
-        return cbpe(self._scored(sample), positive=1, reference_rows=self.reference_rows)
+        return cbpe(
+            self._scored(sample),
+            positive=1,
+            reference_rows=self.reference_rows,
+            band_rows=BAND_ROWS,
+        )
 
     def points(self, sample: RowSample) -> dict[str, float]:
         got = point_estimates(self._scored(sample), positive=1)

@@ -214,6 +214,14 @@ def realized_draws(
     return {name: np.asarray(values) for name, values in out.items()}
 
 
+def subset(scored: Scored, rows: int, rng: np.random.Generator) -> Scored:
+    """A uniform subset of at most ``rows`` of the scored rows."""
+    if scored.proba.shape[0] <= rows:
+        return scored
+    pick = np.sort(rng.choice(scored.proba.shape[0], rows, replace=False))
+    return Scored(scored.proba[pick], scored.scores[pick], scored.predicted[pick])
+
+
 def cbpe(
     scored: Scored,
     *,
@@ -222,18 +230,24 @@ def cbpe(
     rng: np.random.Generator | None = None,
     z: float = BAND_Z,
     reference_rows: int | None = None,
+    band_rows: int | None = None,
 ) -> dict[str, Estimate]:
     """Estimated accuracy, precision, recall, F1 and ROC AUC with their bands.
 
     The band is the spread of the realized metric over label draws; with ``reference_rows``
     (the labelled rows the calibration was fitted on) it also carries the calibration's own
     error, taken as that of the metric measured on the reference: sd * sqrt(1 + n / n_ref).
+    ``band_rows`` draws the labels for at most that many rows (a uniform subset) and scales
+    the spread by sqrt(m / n): these metrics are means or ratios of means, whose sd falls as
+    1 / sqrt(n) once n is in the thousands, and the draws are most of the cost.
     A metric that the window cannot define (AUC with all mass on one class) is left out.
     ``rng`` defaults to a fixed seed so the same window always gets the same band.
     """
     generator = rng if rng is not None else np.random.default_rng(0)
-    simulated = realized_draws(scored, positive=positive, draws=draws, rng=generator)
     n = scored.proba.shape[0]
+    drawn = subset(scored, band_rows, generator) if band_rows else scored
+    simulated = realized_draws(drawn, positive=positive, draws=draws, rng=generator)
+    shrink = float(np.sqrt(drawn.proba.shape[0] / n))
     widen = float(np.sqrt(1.0 + n / reference_rows)) if reference_rows else 1.0
     out: dict[str, Estimate] = {}
     for name, value in point_estimates(scored, positive=positive).items():
@@ -241,7 +255,8 @@ def cbpe(
         values = values[np.isfinite(values)]
         if value is None or values.size < 2:
             continue
-        out[name] = with_band(value, widen * float(np.std(values, ddof=1)), z=z, high=1.0)
+        sd = widen * shrink * float(np.std(values, ddof=1))
+        out[name] = with_band(value, sd, z=z, high=1.0)
     return out
 
 
