@@ -14,7 +14,8 @@ Prints rows/s of:
 - ``monitor consume`` from a real Kafka-protocol broker (Tansu, from the dev extra): topics
   filled beforehand with the same rows as JSON records, and as Seldon Core 2 model topics
   (a protobuf request and response per call, joined in PostgreSQL); rows/s from the first row
-  the consumer stores to the last;
+  the consumer stores to the last, against native POSTs of as many rows per request as the
+  consumer commits per transaction (``CONSUMER_BATCH`` messages);
 
 each with its ratio to native on the same rows (goal: >= 0.5). Two concurrent clients, the
 service in its own process (``monitor serve --no-scheduler``) on a scratch database.
@@ -289,7 +290,7 @@ def main() -> None:
             figures.append(
                 measure(base, url, n, "OTLP traces, protobuf", otlp, "vllm-llama", llm_rate)
             )
-            figures += consumer_figures(url, num, cat, per_call, start, native)
+            figures += consumer_figures(base, url, num, cat, per_call, start)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -388,13 +389,19 @@ def consume_rate(url: str, source: str, topics: list[str], model: str, n: int) -
 
 
 def consumer_figures(
-    url: str, num: np.ndarray, cat: np.ndarray, per_call: int, start: datetime, native: float
+    base: str, url: str, num: np.ndarray, cat: np.ndarray, per_call: int, start: datetime
 ) -> list[Figure]:
     """``monitor consume`` from a real Kafka-protocol broker (Tansu): our JSON records, and
-    Seldon Core 2 model topics (protobuf halves joined in PostgreSQL), against native."""
+    Seldon Core 2 model topics (protobuf halves joined in PostgreSQL), against native POSTs of
+    as many rows per request as the consumer commits per transaction."""
     n = len(num)
+    rows_per_commit = CONSUMER_BATCH * per_call
+    native_rows = feature_records(num, cat, "native-consumer", start)
+    native = n / send(base, native_calls(native_rows, rows_per_commit))
+    figures: list[Figure] = [
+        (f"native POST /v1/predictions ({rows_per_commit:,} rows)", native, 1.0)
+    ]
     broker = start_tansu()
-    figures: list[Figure] = []
     try:
         records = feature_records(num, cat, "consumer-kafka", start)
         topic = "bench.predictions"
@@ -406,6 +413,7 @@ def consumer_figures(
         )
         rate = consume_rate(url, broker.url, [topic], "consumer-kafka", n)
         figures.append(("monitor consume, Kafka (JSON records)", rate, rate / native))
+        # Seldon: a transaction holds CONSUMER_BATCH halves, so half as many rows
 
         model = "seldon-bench"
         topics = {h: f"seldon.bench.model.{model}.{h}" for h in ("inputs", "outputs")}
