@@ -257,3 +257,37 @@ def test_metrics_endpoint_exports_estimate_band_floor_and_samples(
     samples = {**base, "metric": "estimated_performance"}
     assert value(str(WINDOW_SAMPLES), samples) == 200
     assert families[str(ESTIMATED_PERFORMANCE)].type == "gauge"
+
+
+def test_dle_learns_from_a_categorical_feature_and_ignores_unseen_categories() -> None:
+    """The error is large in category B only: a window with more B rows has a larger
+    estimated MAE; a category the reference never saw counts as missing, not as a code."""
+    from monitor.jobs.estimators import CategoryCodes, fit_regression
+    from monitor.storage.rowsample import RowSample
+
+    def sample(rng: np.random.Generator, n: int, share_b: float) -> tuple[RowSample, Matrix]:
+        x1 = rng.normal(size=n)
+        is_b = rng.random(n) < share_b
+        codes = np.where(is_b, 1234567.0, -7654321.0)  # hashtext codes of "B" and "A"
+        y = x1 + rng.normal(size=n) * np.where(is_b, 2.0, 0.1)
+        nan = np.full(n, np.nan)
+        rows = RowSample(
+            np.column_stack([x1, codes]), ("x1", "c"), (False, True), x1, nan, y, nan, n
+        )
+        return rows, y
+
+    rng = np.random.default_rng(6)
+    reference, _ = sample(rng, 4000, 0.5)
+    dle = fit_regression(reference)
+    assert dle is not None
+    calm, y_calm = sample(rng, 3000, 0.1)
+    rough, y_rough = sample(rng, 3000, 0.9)
+    calm_mae = dle.estimate(calm)["mae"].value
+    rough_mae = dle.estimate(rough)["mae"].value
+    assert calm_mae == pytest.approx(float(np.mean(np.abs(y_calm - calm.prediction))), rel=0.15)
+    assert rough_mae == pytest.approx(float(np.mean(np.abs(y_rough - rough.prediction))), rel=0.15)
+    assert rough_mae > 3 * calm_mae
+    codes = CategoryCodes.of(np.array([5.0, 5.0, 9.0, np.nan]))
+    np.testing.assert_array_equal(
+        codes(np.array([9.0, 5.0, 7.0, np.nan])), [1.0, 0.0, np.nan, np.nan]
+    )
