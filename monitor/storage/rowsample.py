@@ -9,8 +9,8 @@ joined by prediction id, NaN until it arrives).
 Rows are drawn in PostgreSQL: each row is kept with probability ``p`` (``random() < p``, a
 Bernoulli sample, so every row is equally likely), ``p`` a little above ``limit / rows`` so
 the draw almost never falls short, and the surplus is dropped uniformly in numpy. Only about
-``limit`` rows ever leave the database. The draw is seeded (``setseed``, no parallel workers),
-so a re-run over the same rows picks the same sample.
+``limit`` rows ever leave the database. The draw is seeded (``setseed``, no parallel workers,
+no synchronized scans), so a re-run over the same rows picks the same sample.
 
 Sample size and error: a figure measured on a uniform sample of n rows out of N has the
 sampling sd of a mean of n values times sqrt(1 - n / N); at the default 50,000 rows a share
@@ -141,7 +141,10 @@ def keep_share(rows: int, limit: int) -> float:
 
 
 def _seeded(conn: Connection) -> None:
+    # one process reads the rows, from the table's first block: a synchronized scan would start
+    # where the last scan of a big table stopped, and the seeded draw would pick other rows
     conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    conn.exec_driver_sql("SET LOCAL synchronize_seqscans = off")
     conn.exec_driver_sql(f"SELECT setseed({SEED!r})")
 
 
