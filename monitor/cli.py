@@ -267,7 +267,7 @@ def jobs_run(
     ] = None,
 ) -> None:
     """Run the scheduled computations once, now."""
-    from monitor.jobs.runner import run_jobs_cli
+    from monitor.commands import run_jobs_cli
 
     typer.echo(run_jobs_cli(Settings(), model=model, job=job))
 

@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.api.app import create_app
+from monitor.api.auth import TokenVerifier
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.jobs.scheduler import build_scheduler
@@ -48,7 +49,8 @@ def prepare(services: Services, *, run_migrations: bool = True) -> None:
 
 def check_exposure(services: Services, host: str) -> None:
     """With no API tokens anywhere, only loopback may reach the write endpoints."""
-    if host not in ("127.0.0.1", "localhost", "::1") and not services.tokens.enabled():
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not TokenVerifier(services.engine, services.settings.api_tokens).enabled():
         raise ConfigError(
             f"refusing to listen on {host} without API tokens: set MONITOR_API_TOKENS or "
             "create one with 'monitor tokens create NAME'"

@@ -1,4 +1,10 @@
-"""The service graph: built once from settings and an engine, passed to the app, CLI and jobs."""
+"""The application's wiring: the service graph, built once at the top from settings and an engine.
+
+``build_services`` is the one factory: the server, the CLI commands, the demo and the tests
+build what they run from it, and hand the narrow parts down (``context`` to jobs and webhook
+steps, the ingest services to the API). Nothing below this floor imports it; the API floor
+adds what only HTTP needs (the bearer-token verifier) in ``monitor.api.app.create_app``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from monitor.api.auth import TokenVerifier
 from monitor.config import Settings
+from monitor.exporter import ResultsCollector, exposition
 from monitor.ingest.predictions import Limits
 from monitor.ingest.reference import ReferenceService
 from monitor.ingest.service import IngestService
@@ -25,6 +31,7 @@ from monitor.storage.engine import make_engine
 from monitor.storage.models import ModelRecord, ModelStore
 from monitor.storage.partitions import Partitions
 from monitor.storage.summaries import results_summary
+from monitor.webhooks.metrics import register_webhook_metrics
 
 
 @dataclass
@@ -37,18 +44,17 @@ class Services:
     partitions: Partitions
     ingest: IngestService
     references: ReferenceService
-    tokens: TokenVerifier
     kserve: KServeReceiver
     otlp: OtlpReceiver
     ingest_metrics: IngestMetrics = field(repr=False)
     # what jobs and webhook steps are handed (db, settings, models, clock)
     context: JobContext = field(repr=False)
-    # latest computed results of a model, for GET /v1/models/{model}; set by the jobs package
-    summaries: Callable[[ModelRecord], dict[str, Any]] | None = None
-    # the /metrics body, when something faster than generate_latest(registry) is set up
-    exposition: Callable[[], bytes] | None = None
+    # latest computed results of a model, for GET /v1/models/{model}
+    summaries: Callable[[ModelRecord], dict[str, Any]] = field(repr=False)
+    # the /metrics body (the results collector's cached families, the rest of the registry)
+    exposition: Callable[[], bytes] = field(repr=False)
     # called after jobs wrote results: the next scrape reads them instead of its cache
-    results_written: Callable[[], None] = field(default=lambda: None, repr=False)
+    results_written: Callable[[], None] = field(repr=False)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -82,7 +88,10 @@ def build_services(
     metrics = IngestMetrics(registry)
     db = Database(engine)
     ingest = IngestService(engine, models, partitions, limits, metrics)
-    services = Services(
+    results = ResultsCollector(db, serve_stale=True)
+    registry.register(results)
+    register_webhook_metrics(registry, db)
+    return Services(
         settings=settings,
         engine=engine,
         db=db,
@@ -91,7 +100,6 @@ def build_services(
         partitions=partitions,
         ingest=ingest,
         references=ReferenceService(engine, models, limits),
-        tokens=TokenVerifier(engine, settings.api_tokens),
         kserve=KServeReceiver(ingest, models, settings, metrics),
         otlp=OtlpReceiver(
             ingest,
@@ -103,14 +111,6 @@ def build_services(
         ingest_metrics=metrics,
         context=JobContext(db, settings, models),
         summaries=partial(results_summary, engine),
+        exposition=partial(exposition, registry, results),
+        results_written=results.invalidate,
     )
-    # imported here: the exporter imports monitor.jobs, whose modules import this one
-    from monitor.exporter import ResultsCollector, exposition
-    from monitor.webhooks.metrics import register_webhook_metrics
-
-    results = ResultsCollector(services.db, serve_stale=True)
-    registry.register(results)
-    services.exposition = partial(exposition, registry, results)
-    services.results_written = results.invalidate
-    register_webhook_metrics(registry, services.db)
-    return services

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from monitor import __version__
+from monitor.api.auth import TokenVerifier
 from monitor.api.errors import install_error_handlers
 from monitor.api.limits import BodyLimit
 from monitor.api.openapi import install_openapi
@@ -38,6 +39,8 @@ def create_app(services: Services) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.services = services
+    # bearer tokens: MONITOR_API_TOKENS and the api_tokens table (HTTP only, so wired here)
+    app.state.tokens = TokenVerifier(services.engine, services.settings.api_tokens)
     app.router.route_class = MonitorRoute
     app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)
     install_error_handlers(app)

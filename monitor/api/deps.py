@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from monitor.api.auth import TokenVerifier
 from monitor.errors import PayloadTooLarge
 from monitor.services import Services
 
@@ -18,20 +19,24 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
+def tokens(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.tokens
+    return verifier
+
+
 # documented as the ``bearer`` security scheme by monitor.api.openapi, not as a parameter
 Authorization = Annotated[str | None, Header(include_in_schema=False)]
 
 
 def require_writer(request: Request, authorization: Authorization = None) -> None:
-    services(request).tokens.check(authorization)
+    tokens(request).check(authorization)
 
 
 def require_reader(request: Request, authorization: Authorization = None) -> None:
     """Reads under /v1 need a token too when MONITOR_READ_TOKENS_REQUIRED is set (and tokens
     exist); /metrics, /healthz and /readyz never do."""
-    svc = services(request)
-    if svc.settings.read_tokens_required:
-        svc.tokens.check(authorization)
+    if services(request).settings.read_tokens_required:
+        tokens(request).check(authorization)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

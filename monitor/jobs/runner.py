@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from monitor.config import Settings
-from monitor.errors import MonitorError, Problem, ValidationFailed
-from monitor.jobs.base import Job, Window
-from monitor.jobs.drift_notes import notes_for
+from monitor.errors import Problem, ValidationFailed
+from monitor.jobs.base import Job, JobContext, Window
 from monitor.jobs.registry import JobRegistry, default_registry
-from monitor.services import Services, build_services
 from monitor.storage.jobs import record_run
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import replace_job_results
@@ -30,8 +29,15 @@ from monitor.webhooks.triggers import enqueue_from_results
 log = logging.getLogger(__name__)
 
 
-class JobsFailed(MonitorError):
-    """``monitor jobs run`` finished with failed job runs (the message holds the table)."""
+class Runtime(Protocol):
+    """What the runner uses: the jobs' context, and a hook telling the exporter that results
+    were written. The application's service graph (built on the top floor) has both."""
+
+    @property
+    def context(self) -> JobContext: ...
+
+    @property
+    def results_written(self) -> Callable[[], None]: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def windows_for(record: ModelRecord, settings: Settings) -> tuple[str, ...]:
 
 
 def _select(
-    services: Services, model: str | None, job: str | None, jobs: Mapping[str, Job]
+    services: Runtime, model: str | None, job: str | None, jobs: Mapping[str, Job]
 ) -> tuple[list[str], list[ModelRecord]]:
     if job is not None and job not in jobs:
         raise ValidationFailed(
@@ -118,12 +124,13 @@ def _select(
             [Problem(f"must be one of {', '.join(jobs)}", field="job")],
         )
     names = [job] if job is not None else list(jobs)
-    records = [services.models.require(model)] if model is not None else services.models.list()
+    store = services.context.models
+    records = [store.require(model)] if model is not None else store.list()
     return names, records
 
 
 def run_jobs(
-    services: Services,
+    services: Runtime,
     model: str | None,
     job: str | None,
     now: datetime | None = None,
@@ -148,7 +155,7 @@ def run_jobs(
 
 
 def _run_job(
-    services: Services,
+    services: Runtime,
     name: str,
     registry: Mapping[str, Job],
     records: Sequence[ModelRecord],
@@ -160,22 +167,22 @@ def _run_job(
         log.exception("job %s cannot be loaded", name)
         error = f"{type(exc).__name__}: {exc}"
         return [
-            JobOutcome(name, r.name, windows_for(r, services.settings), 0, 0.0, error)
+            JobOutcome(name, r.name, windows_for(r, services.context.settings), 0, 0.0, error)
             for r in records
         ]
     return [_run_one(services, name, job, record, end) for record in records]
 
 
 def _run_one(
-    services: Services, name: str, job: Job, record: ModelRecord, end: datetime
+    services: Runtime, name: str, job: Job, record: ModelRecord, end: datetime
 ) -> JobOutcome:
-    windows = windows_for(record, services.settings)
+    windows = windows_for(record, services.context.settings)
     clock = time.perf_counter()
     try:
         rows = [
             row for w in windows for row in job(services.context, record, Window.ending(w, end))
         ]
-        with services.db.begin() as conn:
+        with services.context.db.begin() as conn:
             written = replace_job_results(conn, name, record.id, end, windows, rows)
             # retraining webhook: decided in the results' transaction (outbox), sent later
             enqueue_from_results(conn, services.context, record, end, rows)
@@ -193,11 +200,11 @@ def _run_one(
 
 
 def _record_health(
-    services: Services, name: str, started: datetime, outcomes: Sequence[JobOutcome]
+    services: Runtime, name: str, started: datetime, outcomes: Sequence[JobOutcome]
 ) -> None:
     failed = [o for o in outcomes if not o.ok]
     error = f"{failed[-1].model}: {failed[-1].error}" if failed else None
-    with services.db.begin() as conn:
+    with services.context.db.begin() as conn:
         record_run(
             conn,
             name,
@@ -206,22 +213,3 @@ def _record_health(
             failures=len(failed),
             error=error,
         )
-
-
-def run_jobs_cli(settings: Settings, model: str | None, job: str | None) -> str:
-    """``monitor jobs run``: the report as a table; raises ``JobsFailed`` if a run failed."""
-    from monitor.runtime import database_url
-
-    with database_url(settings) as url:
-        services = build_services(settings, url)
-        try:
-            report = run_jobs(services, model, job)
-            drifted = {o.model for o in report.outcomes if o.job == "drift" and o.ok}
-            records = [services.models.require(name) for name in sorted(drifted)]
-            notes = notes_for(services.db, records)
-        finally:
-            services.engine.dispose()
-    table = "\n".join([report.table(), *notes])
-    if report.failures:
-        raise JobsFailed(f"{report.failures} job run(s) failed\n{table}")
-    return table

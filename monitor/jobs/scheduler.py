@@ -11,22 +11,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
 
+from monitor.integrations.kserve import KServeReceiver
 from monitor.jobs.base import JOB_NAMES, Job
 from monitor.jobs.leases import holder_name, tick_of
-from monitor.jobs.maintenance import run_maintenance
-from monitor.jobs.runner import RunReport, run_jobs
-from monitor.services import Services
+from monitor.jobs.maintenance import MaintenanceRuntime, run_maintenance
+from monitor.jobs.runner import RunReport, Runtime, run_jobs
 from monitor.storage.leases import job_lease
 from monitor.webhooks.dispatcher import DISPATCH_INTERVAL_SECONDS, dispatch_pending
 
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(services: Services) -> BackgroundScheduler:
+class SchedulerRuntime(Runtime, MaintenanceRuntime, Protocol):
+    """What the scheduler drives: the jobs, maintenance, tick leases and the KServe pairing
+    flush (the application's service graph has it all)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def kserve(self) -> KServeReceiver: ...
+
+
+def build_scheduler(services: SchedulerRuntime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         timezone="UTC",
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -61,7 +74,7 @@ def build_scheduler(services: Services) -> BackgroundScheduler:
 
 
 def run_tick(
-    services: Services,
+    services: SchedulerRuntime,
     job: str,
     now: datetime | None = None,
     *,

@@ -56,7 +56,7 @@ def test_configured_and_stored_tokens_work(secured: tuple[TestClient, Services])
     )
     assert ok.status_code == 200
     stored = create_token(svc.engine, "ci")
-    svc.tokens._expires = 0  # drop the 30 s cache
+    client.app.state.tokens._expires = 0  # drop the 30 s cache
     ok = client.post(
         "/v1/predictions",
         json={"predictions": [record(1)]},

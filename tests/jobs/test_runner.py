@@ -13,11 +13,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from monitor.api.app import create_app
+from monitor.commands import JobsFailed, run_jobs_cli
 from monitor.config import Settings
 from monitor.errors import NotFound, ValidationFailed
 from monitor.jobs.base import JOB_NAMES, JobContext, Window
 from monitor.jobs.registry import DEFAULT_PATHS, default_registry
-from monitor.jobs.runner import JobsFailed, run_jobs, run_jobs_cli
+from monitor.jobs.runner import run_jobs
 from monitor.services import Services, build_services
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result

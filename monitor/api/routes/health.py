@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.api.deps import ServicesDep
 from monitor.api.routing import MonitorRoute
@@ -41,5 +41,5 @@ def readyz(svc: ServicesDep) -> Any:
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response)
 def metrics(svc: ServicesDep) -> Response:
-    body = svc.exposition() if svc.exposition else generate_latest(svc.registry)
+    body = svc.exposition()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

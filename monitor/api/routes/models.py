@@ -61,7 +61,7 @@ def get_model(model: ModelName, svc: ServicesDep) -> dict[str, Any]:
             else None
         )
         body["events"] = recent_events(conn, record.id, limit=10)
-    body["results"] = svc.summaries(record) if svc.summaries else None
+    body["results"] = svc.summaries(record)
     return body
 
 
