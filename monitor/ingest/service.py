@@ -17,6 +17,7 @@ from monitor.ingest.predictions import Limits, first_per_id, group_by_model, typ
 from monitor.ingest.rules import Invalid, within_bounds
 from monitor.ingest.schema import FeatureSchema
 from monitor.ingest_metrics import IngestMetrics
+from monitor.schemas import SloSettings
 from monitor.storage.database import Database
 from monitor.storage.ingest import store_predictions
 from monitor.storage.labels import upsert_labels
@@ -104,7 +105,7 @@ class IngestService:
                 )
                 continue
             record = None if inferred else self.models.get(name)
-            reject = bool(record and record.config.get("unknown_features") == "reject")
+            reject = bool(record and record.options.unknown_features == "reject")
             model_id = record.id if record else 0  # filled in once the model row exists
             rows, bad = typed_rows(batch, model_id, schema, self.limits, now, reject_unknown=reject)
             problems.extend(bad)
@@ -192,8 +193,7 @@ class IngestService:
 
     def _slo_latency_ms(self, model: str) -> float:
         record = self.models.get(model)
-        slo = (record.config.get("slo") if record else None) or {}
-        return float(slo.get("latency_ms", 500.0))
+        return (record.options.slo if record else SloSettings()).latency_ms
 
     def event_time(self, ts: datetime | None) -> datetime:
         """A deployment event's timestamp (missing: now), in the range prediction and label

@@ -171,7 +171,7 @@ class KServeReceiver:
         status = _status(event)
         variant = "canary" if event.extension("endpoint") == "canary" else "production"
         record = self.models.get(model)
-        version = options.version or (record.config.get("model_version") if record else None)
+        version = options.version or (record.options.model_version if record else None)
         if version is None and isinstance(event.data, dict):
             body_version = event.data.get("model_version")
             if isinstance(body_version, str) and not label_value_problem(body_version):

@@ -103,8 +103,7 @@ class OtlpReceiver:
 
     def _version_of(self, model: str) -> str | None:
         record = self.models.get(model)
-        version = record.config.get("model_version") if record else None
-        return str(version) if version is not None else None
+        return record.options.model_version if record else None
 
     # -- traces -------------------------------------------------------------------------------
 

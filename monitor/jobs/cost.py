@@ -3,9 +3,6 @@ prices in its ``cost`` configuration; the arithmetic is ``monitor.stats.cost``."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from monitor.catalogue import COST_PER_MILLION_PREDICTIONS, WINDOW_SAMPLES
 from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.jobs.context import JobContext
@@ -17,9 +14,8 @@ from monitor.storage.results import Result
 from monitor.storage.span import Span
 
 
-def prices_of(config: Mapping[str, Any]) -> tuple[Prices, str]:
-    """The model's prices and currency (``CostSettings`` defaults where unset)."""
-    cost = CostSettings.model_validate(config.get("cost") or {})
+def prices_of(cost: CostSettings) -> tuple[Prices, str]:
+    """The model's prices and currency."""
     prices = Prices(
         gpu_hour_price=cost.gpu_hour_price,
         gpus=cost.gpus,
@@ -36,7 +32,7 @@ def run_cost(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result
         totals = usage_totals(conn, Span(model.id, window.start, window.end))
     if totals.predictions == 0:
         return []
-    prices, currency = prices_of(model.config)
+    prices, currency = prices_of(model.options.cost)
     usage = Usage(
         predictions=totals.predictions,
         window_seconds=window.seconds,

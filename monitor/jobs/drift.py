@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from monitor.catalogue import (
     DATASET_DRIFT_SHARE,
     FEATURE_DRIFT_DETECTED,
@@ -27,7 +25,6 @@ from monitor.catalogue import (
     PREDICTION_DRIFT_SCORE,
     WINDOW_SAMPLES,
 )
-from monitor.errors import ConfigError
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
 from monitor.jobs.drift_columns import (
@@ -75,13 +72,6 @@ class DriftEvaluation:
     versions: tuple[VersionDrift, ...]
 
 
-def drift_settings(model: ModelRecord) -> DriftSettings:
-    try:
-        return DriftSettings.model_validate(model.config.get("drift") or {})
-    except ValidationError as exc:
-        raise ConfigError(f"model {model.name!r}: invalid drift settings: {exc}") from exc
-
-
 def run_drift(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     return to_results(evaluate_drift(ctx, model, window))
 
@@ -90,7 +80,7 @@ def evaluate_drift(
     ctx: JobContext, model: ModelRecord, window: Window, *, now: datetime | None = None
 ) -> DriftEvaluation:
     """Drift of ``model`` in ``window``, per version, against the active reference(s)."""
-    settings = drift_settings(model)
+    settings = model.options.drift
     current = read_windows(ctx, model, window, settings, now or ctx.clock())
     versions = tuple(_version(c, settings) for c in current)
     return DriftEvaluation(model.name, window, tuple(v for v in versions if v is not None))
@@ -119,7 +109,7 @@ def read_windows(
 
 def ensure_profiles(ctx: JobContext, model: ModelRecord) -> list[int]:
     """Build the profiles of the model's active references now, not at the next run."""
-    return drift_window.ensure_profiles(ctx.db, model, drift_settings(model).psi_bins)
+    return drift_window.ensure_profiles(ctx.db, model, model.options.drift.psi_bins)
 
 
 # --- compute -----------------------------------------------------------------------------------

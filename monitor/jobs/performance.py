@@ -35,7 +35,7 @@ def run_performance(ctx: JobContext, model: ModelRecord, window: Window) -> list
         return []
     with ctx.db.connect() as conn:
         groups = labelled_predictions(conn, Span(model.id, window.start, window.end))
-    positive = model.config.get("positive_class")
+    positive = model.options.positive_class
     out: list[Result] = []
     for group in groups:
         figures, samples = compute(group, positive)

@@ -25,7 +25,7 @@ from monitor.catalogue import (
 )
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
-from monitor.jobs.drift import drift_settings, read_windows
+from monitor.jobs.drift import read_windows
 from monitor.storage.drift.bins import CategoryRollup, NumericRollup, schema_rollup
 from monitor.storage.drift.presence import feature_presence
 from monitor.storage.drift.profiles import ColumnProfile
@@ -36,7 +36,7 @@ from monitor.storage.span import Span
 
 
 def run_quality(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
-    settings = drift_settings(model)
+    settings = model.options.drift
     current = read_windows(ctx, model, window, settings, ctx.clock(), samples=False)
     if current:
         return [r for c in current for r in _from_rollups(c, window.name)]

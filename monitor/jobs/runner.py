@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from monitor.config import Settings
-from monitor.errors import Problem, ValidationFailed
+from monitor.errors import ConfigError, Problem, ValidationFailed
 from monitor.jobs.base import Job, JobContext, Window
 from monitor.jobs.registry import JobRegistry, default_registry
 from monitor.storage.jobs import record_run
@@ -111,8 +111,17 @@ def align(now: datetime) -> datetime:
 
 
 def windows_for(record: ModelRecord, settings: Settings) -> tuple[str, ...]:
-    configured = record.config.get("windows") or settings.windows or ["1h", "24h"]
+    configured = record.options.windows or settings.windows or ["1h", "24h"]
     return tuple(dict.fromkeys(configured))
+
+
+def _windows(record: ModelRecord, settings: Settings) -> tuple[str, ...]:
+    """The windows to report a run under; none when the model's configuration is invalid
+    (its run fails with that error, the other models still run)."""
+    try:
+        return windows_for(record, settings)
+    except ConfigError:
+        return ()
 
 
 def _select(
@@ -167,7 +176,7 @@ def _run_job(
         log.exception("job %s cannot be loaded", name)
         error = f"{type(exc).__name__}: {exc}"
         return [
-            JobOutcome(name, r.name, windows_for(r, services.context.settings), 0, 0.0, error)
+            JobOutcome(name, r.name, _windows(r, services.context.settings), 0, 0.0, error)
             for r in records
         ]
     return [_run_one(services, name, job, record, end) for record in records]
@@ -176,9 +185,10 @@ def _run_job(
 def _run_one(
     services: Runtime, name: str, job: Job, record: ModelRecord, end: datetime
 ) -> JobOutcome:
-    windows = windows_for(record, services.context.settings)
+    windows = _windows(record, services.context.settings)
     clock = time.perf_counter()
     try:
+        windows = windows_for(record, services.context.settings)  # raises on a bad config
         rows = [
             row for w in windows for row in job(services.context, record, Window.ending(w, end))
         ]

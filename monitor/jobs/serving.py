@@ -30,7 +30,6 @@ from monitor.catalogue import (
 )
 from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.jobs.context import JobContext
-from monitor.schemas import SloSettings
 from monitor.stats import selection
 from monitor.stats.binned import Rollup, align_categories
 from monitor.stats.selection import MethodChoice, Score
@@ -106,7 +105,7 @@ def _group_results(g: GroupStats, window: Window) -> list[Result]:
 
 def _objectives(model: ModelRecord, window: Window) -> list[Result]:
     """The model's SLO objectives, which the burn-rate rules measure its budgets against."""
-    slo = SloSettings.model_validate(model.config.get("slo") or {})
+    slo = model.options.slo
     return [
         Result(ALL_VERSIONS, window.name, SLO_OBJECTIVE.result, target, {"slo": name})
         for name, target in (

@@ -5,22 +5,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 
-from monitor.errors import Conflict, NotFound
+from monitor.errors import ConfigError, Conflict, NotFound
 from monitor.ingest.schema import FeatureSchema, infer_schema
+from monitor.schemas import ModelConfig
 from monitor.storage.engine import translate_errors
 from monitor.storage.tables import models
-
-if TYPE_CHECKING:
-    from monitor.schemas import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,19 @@ class ModelRecord:
     task: str
     schema: FeatureSchema
     prediction_kind: str | None
-    config: Mapping[str, Any]
+    config: Mapping[str, Any]  # as stored (what reads show, secrets masked)
     created_at: datetime
     updated_at: datetime
+    # ``config`` parsed once, when the row was read: ``ModelConfig``, or why it is not one
+    parsed: ModelConfig | str = field(repr=False, compare=False)
+
+    @property
+    def options(self) -> ModelConfig:
+        """The model's configuration, typed, defaults filled in. Raises ``ConfigError`` if the
+        stored configuration is not valid (only that model's jobs fail, counted as failures)."""
+        if isinstance(self.parsed, str):
+            raise ConfigError(self.parsed)
+        return self.parsed
 
     @classmethod
     def from_row(cls, row: RowMapping) -> ModelRecord:
@@ -45,6 +54,7 @@ class ModelRecord:
             config=row["config"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            parsed=parse_config(row["name"], row["task"], row["prediction_kind"], row["config"]),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -170,6 +180,19 @@ class ModelStore:
             prediction_kind=config.prediction_kind,
             config=config.stored_config(),
         )
+
+
+def parse_config(
+    name: str, task: str, prediction_kind: str | None, config: Mapping[str, Any]
+) -> ModelConfig | str:
+    """A stored configuration as ``ModelConfig``, or the problem with it: the one place a
+    stored model configuration is validated and its error put in the service's terms."""
+    try:
+        return ModelConfig.model_validate(
+            {**config, "task": task, "prediction_kind": prediction_kind}
+        )
+    except ValidationError as exc:
+        return f"model {name!r}: the stored configuration is invalid: {exc}"
 
 
 def _insert_ignore(name: str) -> Insert:

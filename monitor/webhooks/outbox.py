@@ -50,7 +50,7 @@ def enqueue_retrain(
     """Write a retraining event in the caller's transaction, unless it is a duplicate, the
     model is cooling down, or the model has no webhook. Commits with the caller, or not at all."""
     event_id = event_id or uuid4()
-    webhook = webhook_settings(model.config)
+    webhook = model.options.webhook
     if webhook is None:
         return Enqueued(event_id, "no_webhook")
     now = now or datetime.now(UTC)

@@ -30,10 +30,9 @@ from monitor.catalogue import (
     PERFORMANCE_LOWER_IS_BETTER,
 )
 from monitor.jobs.context import JobContext
-from monitor.schemas import DriftSettings
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result, performance_baselines
-from monitor.webhooks.outbox import Enqueued, enqueue_retrain, webhook_settings
+from monitor.webhooks.outbox import Enqueued, enqueue_retrain
 from monitor.webhooks.payload import Reason, public_base_url
 
 # The MLPerformanceDrop alert rule's defaults (monitor.alerts.rules starts from the same)
@@ -49,12 +48,7 @@ def job_event_id(model: str, reason: Reason, window: str, window_end: datetime) 
 def _share_threshold(model: ModelRecord, share: Result) -> float:
     if share.details and isinstance(share.details.get("threshold"), int | float):
         return float(share.details["threshold"])
-    return _drift_settings(model).dataset_drift_share
-
-
-def _drift_settings(model: ModelRecord) -> DriftSettings:
-    """The model's drift settings, the jobs' defaults where unset."""
-    return DriftSettings.model_validate(model.config.get("drift") or {})
+    return model.options.drift.dataset_drift_share
 
 
 def drifted_features(results: Sequence[Result], model_version: str) -> list[dict[str, Any]]:
@@ -121,7 +115,7 @@ def performance_evidence(
 ) -> tuple[str, dict[str, Any]]:
     """(model_version, evidence) of the first version whose performance is more than ``drop``
     worse than its baseline on enough labelled predictions, or ("", {}) if none is."""
-    min_samples = _drift_settings(model).min_samples
+    min_samples = model.options.drift.min_samples
     dropped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         if r.metric != MODEL_PERFORMANCE.result or r.value is None:
@@ -155,7 +149,7 @@ def enqueue_from_results(
     """Enqueue a retraining event if ``results`` (of any windows) show dataset drift or a
     performance drop: the first window that does, drift before performance. None when they show
     neither; otherwise what the outbox did with it (enqueued, duplicate, cooldown, no_webhook)."""
-    if webhook_settings(model.config) is None:
+    if model.options.webhook is None:
         return None
     by_window: dict[str, list[Result]] = defaultdict(list)
     for r in results:

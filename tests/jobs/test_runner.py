@@ -209,3 +209,31 @@ def test_cli_says_no_reference_is_set_instead_of_a_bare_ok(
     out = run_jobs_cli(settings, model="plain", job="drift")
     assert out.splitlines()[1].split()[:4] == ["drift", "plain", "1h,24h", "ok"]
     assert "no reference set for model 'plain'" in out
+
+
+def test_the_model_config_is_parsed_once_with_its_defaults(services: Services) -> None:
+    configure(services, "m", windows=["1h"], drift={"psi_bins": 7})
+    record = services.models.require("m")
+    assert record.options.windows == ["1h"]
+    assert record.options.drift.psi_bins == 7
+    assert record.options.drift.min_samples == 100  # the DriftSettings default
+    assert record.options.webhook is None
+    assert record.options.slo.latency_ms == 500.0
+
+
+@pytest.mark.usefixtures("traffic")
+def test_a_model_whose_stored_config_is_invalid_fails_alone(services: Services) -> None:
+    with services.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE models SET config = :c WHERE name = 'a'"),
+            {"c": '{"drift": {"psi_bins": "many"}}'},
+        )
+    services.models.invalidate("a")
+    report = run_jobs(services, None, "serving", now=window_end())
+    by_model = {o.model: o for o in report.outcomes}
+    assert by_model["b"].ok
+    assert by_model["a"].windows == ()
+    assert (by_model["a"].error or "").startswith(
+        "ConfigError: model 'a': the stored configuration is invalid"
+    )
+    assert "psi_bins" in (by_model["a"].error or "")
