@@ -28,8 +28,7 @@ def prices_of(cost: CostSettings) -> tuple[Prices, str]:
 
 
 def run_cost(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
-    with ctx.db.connect() as conn:
-        totals = usage_totals(conn, Span(model.id, window.start, window.end))
+    totals = usage_totals(ctx.db, Span(model.id, window.start, window.end))
     if totals.predictions == 0:
         return []
     prices, currency = prices_of(model.options.cost)

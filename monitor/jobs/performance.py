@@ -33,8 +33,7 @@ def run_performance(ctx: JobContext, model: ModelRecord, window: Window) -> list
     compute = _TASKS.get(model.task)
     if compute is None:
         return []
-    with ctx.db.connect() as conn:
-        groups = labelled_predictions(conn, Span(model.id, window.start, window.end))
+    groups = labelled_predictions(ctx.db, Span(model.id, window.start, window.end))
     positive = model.options.positive_class
     out: list[Result] = []
     for group in groups:

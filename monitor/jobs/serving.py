@@ -14,7 +14,6 @@ from functools import partial
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection
 
 from monitor.catalogue import (
     MODEL_LOAD_SECONDS,
@@ -41,6 +40,7 @@ from monitor.stats.serving import (
     prediction_drift,
     throughput,
 )
+from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.storage.serving import (
@@ -63,12 +63,11 @@ Key = tuple[str | None, str]  # (model_version or None for the pooled variant, v
 
 def run_serving(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
     span = Span(model.id, window.start, window.end)
-    with ctx.db.connect() as conn:
-        groups = group_stats(conn, span, DEFAULT_QUANTILES)
-        loads = latest_loads(conn, model.id, window.end)
-        production = _find(groups, (None, PRODUCTION))
-        targets = [g for g in groups if g.model_version is not None and g.variant != PRODUCTION]
-        drift = _prediction_drift(conn, span, model, targets) if production and targets else {}
+    groups = group_stats(ctx.db, span, DEFAULT_QUANTILES)
+    loads = latest_loads(ctx.db, model.id, window.end)
+    production = _find(groups, (None, PRODUCTION))
+    targets = [g for g in groups if g.model_version is not None and g.variant != PRODUCTION]
+    drift = _prediction_drift(ctx.db, span, model, targets) if production and targets else {}
     served = [g for g in groups if g.model_version is not None]
     results = [r for g in served for r in _group_results(g, window)]
     results += _load_results(loads, served, window)
@@ -174,16 +173,16 @@ def _traffic(g: GroupStats) -> Traffic:
 
 
 def _prediction_drift(
-    conn: Connection, span: Span, model: ModelRecord, targets: Sequence[GroupStats]
+    db: Database, span: Span, model: ModelRecord, targets: Sequence[GroupStats]
 ) -> dict[Key, tuple[Score, MethodChoice]]:
     """Drift of each target group's predictions, production pooled over versions as reference."""
-    shape = prediction_shape(conn, span, DECILES)
+    shape = prediction_shape(db, span, DECILES)
     numeric = shape.numeric if model.prediction_kind is None else model.prediction_kind == "numeric"
     keys = [(g.model_version, g.variant) for g in targets]
     if numeric and shape.n_unique > selection.FEW_UNIQUE and shape.production_quantiles.size:
-        pairs = _numeric_pairs(conn, span, np.unique(shape.production_quantiles), keys)
+        pairs = _numeric_pairs(db, span, np.unique(shape.production_quantiles), keys)
     else:
-        pairs = _category_pairs(conn, span, keys)
+        pairs = _category_pairs(db, span, keys)
     out: dict[Key, tuple[Score, MethodChoice]] = {}
     for key, (ref, cur) in pairs.items():
         found = prediction_drift(ref, cur, numeric=numeric, n_unique=shape.n_unique)
@@ -193,22 +192,22 @@ def _prediction_drift(
 
 
 def _numeric_pairs(
-    conn: Connection, span: Span, edges: npt.NDArray[np.float64], keys: Sequence[Key]
+    db: Database, span: Span, edges: npt.NDArray[np.float64], keys: Sequence[Key]
 ) -> dict[Key, tuple[Rollup, Rollup]]:
     rollups = {
         (b.model_version, b.variant): Rollup(b.counts, b.sums, b.sumsq)
-        for b in binned_predictions(conn, span, edges)
+        for b in binned_predictions(db, span, edges)
     }
     ref = rollups.get((None, PRODUCTION))
     return {k: (ref, rollups[k]) for k in keys if ref is not None and k in rollups}
 
 
 def _category_pairs(
-    conn: Connection, span: Span, keys: Sequence[Key]
+    db: Database, span: Span, keys: Sequence[Key]
 ) -> dict[Key, tuple[Rollup, Rollup]]:
     counts = {
         (c.model_version, c.variant): c.counts
-        for c in category_predictions(conn, span, TOP_CATEGORIES)
+        for c in category_predictions(db, span, TOP_CATEGORIES)
     }
     ref = counts.get((None, PRODUCTION))
     pairs: dict[Key, tuple[Rollup, Rollup]] = {}

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
+from monitor.storage.database import Database
 from monitor.storage.span import Span
 
 
@@ -27,24 +28,25 @@ class Labelled:
         return int(self.prediction.size)
 
 
-def labelled_predictions(conn: Connection, span: Span) -> list[Labelled]:
+def labelled_predictions(db: Database, span: Span) -> list[Labelled]:
     """Predictions in the window that have a label, per model version (the window is the
     prediction's timestamp, not the label's)."""
-    rows = conn.execute(
-        text(
-            "SELECT p.model_version, array_agg(p.prediction), array_agg(p.prediction_text), "
-            "array_agg(l.label), array_agg(l.label_text) "
-            "FROM predictions p JOIN labels l "
-            "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id "
-            "WHERE p.model_id = :model_id AND p.ts >= :start AND p.ts < :end "
-            "AND p.prediction_id IS NOT NULL GROUP BY p.model_version ORDER BY 1"
-        ),
-        span.params(),
-    )
-    return [
-        Labelled(version, _floats(pred), list(pred_text), _floats(label), list(label_text))
-        for version, pred, pred_text, label, label_text in rows
-    ]
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT p.model_version, array_agg(p.prediction), array_agg(p.prediction_text), "
+                "array_agg(l.label), array_agg(l.label_text) "
+                "FROM predictions p JOIN labels l "
+                "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id "
+                "WHERE p.model_id = :model_id AND p.ts >= :start AND p.ts < :end "
+                "AND p.prediction_id IS NOT NULL GROUP BY p.model_version ORDER BY 1"
+            ),
+            span.params(),
+        )
+        return [
+            Labelled(version, _floats(pred), list(pred_text), _floats(label), list(label_text))
+            for version, pred, pred_text, label, label_text in rows
+        ]
 
 
 def _floats(values: list[float | None]) -> npt.NDArray[np.float64]:
@@ -59,17 +61,18 @@ class UsageTotals:
     tokens_out: float
 
 
-def usage_totals(conn: Connection, span: Span) -> UsageTotals:
+def usage_totals(db: Database, span: Span) -> UsageTotals:
     """Every version pooled: what the model's deployment served and consumed in the window."""
-    row = conn.execute(
-        text(
-            "SELECT count(*), sum(gpu_seconds), coalesce(sum(tokens_in), 0), "
-            "coalesce(sum(tokens_out), 0) FROM predictions "
-            "WHERE model_id = :model_id AND ts >= :start AND ts < :end"
-        ),
-        span.params(),
-    ).one()
-    n, gpu, tokens_in, tokens_out = row
-    return UsageTotals(
-        int(n), None if gpu is None else float(gpu), float(tokens_in), float(tokens_out)
-    )
+    with db.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(*), sum(gpu_seconds), coalesce(sum(tokens_in), 0), "
+                "coalesce(sum(tokens_out), 0) FROM predictions "
+                "WHERE model_id = :model_id AND ts >= :start AND ts < :end"
+            ),
+            span.params(),
+        ).one()
+        n, gpu, tokens_in, tokens_out = row
+        return UsageTotals(
+            int(n), None if gpu is None else float(gpu), float(tokens_in), float(tokens_out)
+        )
