@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from monitor.catalogue import PREDICTION_DRIFT_SCORE
 from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
-from monitor.storage.reference_coverage import ReferenceCoverage, active_references
+from monitor.storage.reference_coverage import ReferenceCoverage, coverage_of
 
 NO_REFERENCE = "no reference set"
 NO_REFERENCE_PREDICTIONS = "no reference predictions"
@@ -37,5 +37,5 @@ def drift_notes(model: str, references: Sequence[ReferenceCoverage]) -> list[str
 
 
 def notes_for(db: Database, models: Sequence[ModelRecord]) -> list[str]:
-    with db.connect() as conn:
-        return [n for m in models for n in drift_notes(m.name, active_references(conn, m.id))]
+    coverage = coverage_of(db, [m.id for m in models])
+    return [n for m in models for n in drift_notes(m.name, coverage[m.id])]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
+
+from monitor.storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,9 @@ _SQL = text(
 
 def active_references(conn: Connection, model_id: int) -> list[ReferenceCoverage]:
     return [ReferenceCoverage(*row) for row in conn.execute(_SQL, {"m": model_id})]
+
+
+def coverage_of(db: Database, model_ids: Sequence[int]) -> dict[int, list[ReferenceCoverage]]:
+    """The active references of each model, read on one connection."""
+    with db.connect() as conn:
+        return {m: active_references(conn, m) for m in model_ids}
