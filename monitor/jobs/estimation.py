@@ -74,12 +74,8 @@ class FitKey:
     sample_rows: int
 
 
-def settings_of(model: ModelRecord) -> PerformanceSettings:
-    return PerformanceSettings.model_validate(model.config.get("performance") or {})
-
-
 def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
-    settings = settings_of(model)
+    settings = model.options.performance
     out = _bounds(settings, window)
     if model.task not in ("classification", "regression") or not settings.estimate:
         return out
@@ -96,7 +92,7 @@ def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[
 
 
 def _positive_class(db: Database, model: ModelRecord) -> PositiveClass:
-    text = _positive(model.config.get("positive_class")) or DEFAULT_POSITIVE
+    text = _positive(model.options.positive_class) or DEFAULT_POSITIVE
     try:
         number: float | None = float(text)
     except ValueError:
