@@ -33,8 +33,8 @@ from monitor.integrations import oip_proto
 from monitor.integrations.cloudevents import CloudEvent
 from monitor.integrations.kserve import KServeReceiver, Options
 
-TOPIC = re.compile(
-    r"^(?P<prefix>[^.]+)\.(?P<namespace>[^.]+)\.model\.(?P<model>.+)\.(?P<half>inputs|outputs)$"
+TOPIC = re.compile(  # always fullmatch: a topic with a trailing newline is not one
+    r"(?P<prefix>[^.]+)\.(?P<namespace>[^.]+)\.model\.(?P<model>.+)\.(?P<half>inputs|outputs)"
 )
 INFER_TYPE = "seldon-infer-type"  # json/inferModelRequest, proto/InferModelResponse, ...
 ERROR_HEADER = "seldon-pipeline-errors"
@@ -43,7 +43,7 @@ EVENT_TYPE = "io.seldon.serving.inference.{half}"
 
 
 def is_seldon_topic(topic: str) -> bool:
-    return TOPIC.match(topic) is not None
+    return TOPIC.fullmatch(topic) is not None
 
 
 def _bad(what: str, problem: str) -> MalformedBody:
@@ -76,7 +76,7 @@ def body(message: Message, half: str) -> Any:
 
 def event(message: Message) -> CloudEvent:
     """The CloudEvent half a message of a Seldon model topic stands for."""
-    match = TOPIC.match(message.topic)
+    match = TOPIC.fullmatch(message.topic)
     if match is None:
         raise _bad(
             "topic", f"{message.topic!r} is not <prefix>.<namespace>.model.<name>.inputs|outputs"

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from monitor.consume.loop import Consumer
 from monitor.consume.metrics import ConsumerMetrics
-from monitor.consume.seldon import PairingStore, SeldonDecoder
+from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic
 from monitor.integrations import oip_proto
 from monitor.schemas import ModelConfig
 from monitor.services import Services
@@ -252,3 +252,11 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_do_not_block(
     assert [r[0] for r in stored(services)] == ["ok-1:0"]
     labels = {"source": "kafka", "topic": inputs}
     assert registry.get_sample_value("monitor_consumer_dead_lettered_total", labels) == 2
+
+
+def test_only_whole_topic_names_are_seldon_model_topics() -> None:
+    assert is_seldon_topic("seldon.default.model.iris.inputs")
+    assert is_seldon_topic("acme.prod.model.fraud.v2.outputs")  # any prefix; dots in names
+    for topic in ("seldon.default.model.iris.inputs\n", "seldon.default.pipeline.p.inputs",
+                  "seldon.default.model.iris.inputs.dlq", "predictions"):  # fmt: skip
+        assert not is_seldon_topic(topic), topic
