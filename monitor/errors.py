@@ -27,6 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates spelt ``\\udXXX``: an answer naming a field that holds one
+    must itself be encodable as UTF-8."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one record or field of a request."""
@@ -41,10 +47,10 @@ class Problem:
         if self.index is not None:
             out["index"] = self.index
         if self.field is not None:
-            out["field"] = self.field
+            out["field"] = _printable(self.field)
         if self.position is not None:
             out["position"] = self.position
-        out["problem"] = self.problem
+        out["problem"] = _printable(self.problem)
         return out
 
 
@@ -87,7 +93,7 @@ class ClientError(MonitorError):
         self.details = details or []
 
     def as_body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        error: dict[str, Any] = {"code": self.code, "message": _printable(self.message)}
         if self.details:
             error["details"] = [d.as_dict() for d in self.details]
         return {"error": error}

@@ -3,8 +3,8 @@
 Most batches are regular: every record has only known features, numbers where the schema says
 numeric and strings where it says categorical. For those, each feature becomes one numpy column
 and each row's ``float8[]``/``text[]`` value is encoded in bulk (``storage.arrays``). Anything
-irregular (unknown features, a wrong type, infinities, long strings) returns None and the batch
-goes through the record-by-record checker, which names every problem.
+irregular (unknown features, a wrong type, infinities, long strings, a NUL) returns None and the
+batch goes through the record-by-record checker, which names every problem.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from monitor.ingest.schema import FeatureSchema
+from monitor.ingest.text import all_storable
 from monitor.storage.arrays import (
     EncodedArray,
     encode_float8_rows,
@@ -52,6 +53,8 @@ def _categorical(
         if not _TEXT_TYPES.issuperset(map(type, column)):
             return None
         if max(map(len, filter(None, column)), default=0) > max_length:
+            return None
+        if not all_storable(column):
             return None
         columns.append(column)
     return columns

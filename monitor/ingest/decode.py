@@ -22,14 +22,16 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _with_non_finite(text: bytes) -> Any:
-    """``text`` parsed with NaN / Infinity / -Infinity as floats, if it holds any of them.
+def _with_non_finite(text: bytes, surrogate: bool = False) -> Any:
+    """``text`` parsed with NaN / Infinity / -Infinity as floats, if it holds any of them, or
+    with lone surrogates (``"\\ud800"``) when orjson refused one (``surrogate``).
 
     Strict JSON has no such literals, but Python's ``json.dumps`` and many others write them for a
     missing or broken value. Read here, the record checks answer 422 naming the record and field
-    ("must be a finite number"), which says more than a 400 about a character position.
+    ("must be a finite number", "must not contain a lone surrogate"), which says more than a 400
+    about a character position.
     """
-    seen: list[str] = []
+    seen: list[str] = ["surrogate"] if surrogate else []
 
     def constant(name: str) -> float:
         seen.append(name)
@@ -47,8 +49,8 @@ def loads_json(text: bytes) -> Any:
     reading NaN / Infinity literals too."""
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        doc = _with_non_finite(text)
+    except orjson.JSONDecodeError as exc:
+        doc = _with_non_finite(text, surrogate="surrogate" in str(exc))
         if doc is None:
             raise
         return doc

@@ -32,6 +32,7 @@ from monitor.ingest.rules import (
     Rule,
     Timestamp,
 )
+from monitor.ingest.text import json_problem
 from monitor.storage.rows import PREDICTION_COLUMNS, PredictionRow
 
 MAX_ID_LENGTH = 256
@@ -70,6 +71,12 @@ def unknown_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in KNOWN_FIELDS}
 
 
+def extra_problem(index: int, extra: Mapping[str, Any]) -> Problem | None:
+    """The first key or string of ``extra`` (JSONB) PostgreSQL cannot store, named."""
+    bad = json_problem(extra) if extra else None
+    return Problem(bad[1], index=index, field=bad[0]) if bad else None
+
+
 def record_values(
     index: int, record: Mapping[str, Any], bounds: Bounds, extra: dict[str, Any]
 ) -> tuple[dict[str, Any], list[Problem]]:
@@ -79,6 +86,9 @@ def record_values(
     for f in FIELDS:
         value = record.get(f.key)
         if f.keep_raw and isinstance(value, f.keep_raw):
+            bad = json_problem(value, f.key)
+            if bad:
+                problems.append(Problem(bad[1], index=index, field=bad[0]))
             extra[f.key] = value
             values.update(dict.fromkeys(f.columns))
             continue
@@ -103,6 +113,8 @@ class FieldChecker:
         except Irregular:
             return None
         extra = [unknown_fields(r) or None for r in records]
+        if any(e is not None and json_problem(e) for e in extra):
+            return None
         columns.update(model_id=[model_id] * len(records), num=num, cat=cat, extra=extra)
         ordered = [columns[name] for name in PREDICTION_COLUMNS]
         return list(map(PredictionRow._make, zip(*ordered, strict=True)))

@@ -17,6 +17,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from monitor.errors import MalformedBody, UnsupportedMediaType
+from monitor.ingest.decode import loads_json
 from monitor.ingest.fields import KNOWN_FIELDS
 
 Format = Literal["csv", "ndjson", "parquet"]
@@ -74,7 +75,7 @@ def _batches(source: BinaryIO, fmt: Format, chunk_rows: int) -> Iterator[list[di
             if not line.strip():
                 continue
             try:
-                chunk.append(orjson.loads(line))
+                chunk.append(loads_json(line))
             except orjson.JSONDecodeError as exc:
                 raise MalformedBody(f"line {lineno} is not valid JSON: {exc}") from exc
             if len(chunk) >= chunk_rows:

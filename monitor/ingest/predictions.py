@@ -16,11 +16,12 @@ from monitor.errors import Problem
 from monitor.ingest.columns import encode_lists, encode_regular
 from monitor.ingest.fields import KNOWN_FIELDS as KNOWN_FIELDS  # re-exported for callers
 from monitor.ingest.fields import MAX_ID_LENGTH as MAX_ID_LENGTH
-from monitor.ingest.fields import FieldChecker, record_values, unknown_fields
+from monitor.ingest.fields import FieldChecker, extra_problem, record_values, unknown_fields
 from monitor.ingest.names import feature_name_problem, model_name_problem
 from monitor.ingest.rules import Bounds
 from monitor.ingest.rules import parse_timestamp as parse_timestamp
 from monitor.ingest.schema import FeatureSchema
+from monitor.ingest.text import text_problem
 from monitor.storage.rows import PredictionRow
 
 
@@ -128,6 +129,9 @@ class RecordChecker:
         """One typed row; ``cells`` are the record's (num, cat) when the fast path made them."""
         start = len(problems)
         extra = unknown_fields(rec)
+        bad_extra = extra_problem(index, extra)
+        if bad_extra:
+            problems.append(bad_extra)
         if cells is None:
             num: list[float | None] = [None] * len(self.num_index)
             cat: list[str | None] = [None] * len(self.cat_index)
@@ -199,6 +203,10 @@ class RecordChecker:
                             field=f"features.{name}",
                         )
                     )
+                elif text_problem(text):
+                    problems.append(
+                        Problem(str(text_problem(text)), index=index, field=f"features.{name}")
+                    )
                 else:
                     cat[pos] = text
                 continue
@@ -230,6 +238,8 @@ class RecordChecker:
             )
         elif isinstance(value, str) and len(value) > self.limits.max_string_length:
             problems.append(Problem("string too long", index=index, field=where))
+        elif isinstance(value, str) and text_problem(value):
+            problems.append(Problem(str(text_problem(value)), index=index, field=where))
         else:
             unknown[name] = value
 

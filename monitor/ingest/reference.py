@@ -15,6 +15,7 @@ from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.files import split_reference_row
 from monitor.ingest.predictions import Limits, RecordChecker
 from monitor.ingest.schema import FeatureSchema, infer_schema
+from monitor.ingest.text import text_problem
 from monitor.storage import references
 from monitor.storage.database import Database
 from monitor.storage.models import ModelStore
@@ -78,6 +79,10 @@ class ReferenceService:
             cat: list[str | None] = [None] * len(checker.cat_index)
             before = len(problems)
             checker.features(offset + i, features, num, cat, problems)
+            for name, value in (("prediction", prediction), ("label", label)):
+                bad = text_problem(value) if isinstance(value, str) else None
+                if bad:
+                    problems.append(Problem(bad, index=offset + i, field=name))
             if len(problems) == before:
                 out.append(
                     ReferenceRow(num or None, cat or None, *_split(prediction), *_split(label))

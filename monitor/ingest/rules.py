@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from monitor.ingest.names import label_value_problem
+from monitor.ingest.text import all_storable, text_problem
 
 Column = list[Any]
 
@@ -68,6 +69,12 @@ def _require(ok: bool) -> None:
         raise Irregular
 
 
+def _storable(text: str) -> None:
+    problem = text_problem(text)
+    if problem:
+        raise Invalid(problem)
+
+
 def _longest(column: Column) -> int:
     return max(map(len, filter(None, column)), default=0)
 
@@ -76,6 +83,10 @@ def parse_timestamp(value: object, now: datetime) -> datetime:
     if value is None:
         return now
     if isinstance(value, str):
+        if text_problem(value):  # fromisoformat reads up to a NUL and ignores the rest
+            raise ValueError(
+                f"must be an ISO 8601 string or epoch seconds; it {text_problem(value)}"
+            )
         ts = datetime.fromisoformat(value)
         return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -120,7 +131,7 @@ class Identifier:
 
     def column(self, values: Column, _bounds: Bounds, /) -> tuple[Column]:
         _require(_TEXT.issuperset(map(type, values)) and "" not in values)
-        _require(_longest(values) <= self.max_length)
+        _require(_longest(values) <= self.max_length and all_storable(values))
         return (values,)
 
     def value(self, value: Any, _bounds: Bounds, /) -> tuple[str | None]:
@@ -130,6 +141,7 @@ class Identifier:
             return (str(value),)
         if not isinstance(value, str) or not value or len(value) > self.max_length:
             raise Invalid(f"must be a non-empty string of at most {self.max_length} characters")
+        _storable(value)
         return (value,)
 
 
@@ -139,7 +151,7 @@ class Timestamp:
     future; missing means now."""
 
     def column(self, values: Column, bounds: Bounds, /) -> tuple[Column]:
-        _require(_TEXT.issuperset(map(type, values)))
+        _require(_TEXT.issuperset(map(type, values)) and all_storable(values))
         try:
             stamps = [bounds.now if v is None else datetime.fromisoformat(v) for v in values]
         except ValueError as exc:
@@ -221,7 +233,7 @@ class Output:
             _require(bool(np.isfinite(present).all()))
             return values, nothing
         _require(_TEXT.issuperset(types))
-        _require(_longest(values) <= bounds.max_length)
+        _require(_longest(values) <= bounds.max_length and all_storable(values))
         return nothing, values
 
     def value(self, value: Any, bounds: Bounds, /) -> tuple[float | None, str | None]:
@@ -236,5 +248,6 @@ class Output:
         if isinstance(value, str):
             if len(value) > bounds.max_length:
                 raise Invalid("string too long")
+            _storable(value)
             return None, value
         raise Invalid("must be a number, string or boolean")

@@ -20,7 +20,8 @@ from urllib.parse import unquote
 import orjson
 
 from monitor.errors import MalformedBody, Problem, UnsupportedMediaType
-from monitor.ingest.decode import media_type
+from monitor.ingest.decode import loads_json, media_type
+from monitor.ingest.text import json_problem
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -66,6 +67,9 @@ def _event(attrs: Mapping[str, Any], data: Any, *, header: bool, index: int | No
         value = attrs.get(name)
         if not isinstance(value, str) or not value:
             raise bad(name, "is required")
+    unstorable = json_problem(attrs)  # ids become keys and prediction ids (PostgreSQL text)
+    if unstorable:
+        raise bad(*unstorable)
     if attrs["specversion"] not in SPEC_VERSIONS:
         raise bad("specversion", f"must be one of {', '.join(sorted(SPEC_VERSIONS))}")
     if len(attrs["id"]) > MAX_ID_LENGTH:
@@ -92,7 +96,7 @@ def _event(attrs: Mapping[str, Any], data: Any, *, header: bool, index: int | No
 
 def _json(body: bytes, what: str) -> Any:
     try:
-        return orjson.loads(body)
+        return loads_json(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(
             f"{what} is not valid JSON: {exc}", [Problem(exc.msg, field="body", position=exc.pos)]

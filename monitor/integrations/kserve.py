@@ -27,6 +27,7 @@ from monitor.config import Settings
 from monitor.errors import ClientError, MalformedBody, Problem, StorageError, ValidationFailed
 from monitor.ingest.names import label_value_problem, model_name_problem
 from monitor.ingest.service import IngestService, SchemaMoved
+from monitor.ingest.text import json_problem
 from monitor.ingest_metrics import IngestMetrics
 from monitor.integrations import cloudevents, payloads
 from monitor.integrations.cloudevents import CloudEvent
@@ -187,6 +188,12 @@ class KServeReceiver:
             rows = payloads.decode_response(event.data)
         else:
             rows = _error_rows(event.data)
+        unstorable = json_problem(rows, "data")  # a waiting half is kept as JSONB
+        if unstorable:
+            raise ValidationFailed(
+                f"event data {unstorable[0]} {unstorable[1]}",
+                [Problem(unstorable[1], field=unstorable[0])],
+            )
         return Half(kind, model, key, variant, status, event.time, version, rows)
 
     # -- receiving ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ logs (its docstring's iris example).
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -403,3 +404,32 @@ def test_time_to_first_token_is_exported_as_a_summary_per_version(
         if s.labels["model"] == "llama"
     }
     assert values[("1h", "0.5")] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "surrogate"])
+def test_a_span_with_an_unstorable_string_is_refused_by_name_and_nothing_stored(
+    client: TestClient, services: Services, bad: str
+) -> None:
+    from datetime import UTC, datetime
+
+    body = otlp_json_span(
+        **{
+            "gen_ai.operation.name": {"stringValue": f"chat{bad}"},
+            "gen_ai.usage.input_tokens": {"intValue": "42"},
+        }
+    )
+    now_ns = int(datetime.now(UTC).timestamp() * 1e9)
+    span = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["startTimeUnixNano"], span["endTimeUnixNano"] = str(now_ns), str(now_ns + 1_000_000)
+    r = client.post(
+        "/otlp/v1/traces",
+        content=json.dumps(body),  # ensure_ascii: \u0000, \ud800 as JSON escapes
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code < 500, r.text
+    if r.status_code == 200:  # OTLP's answer to a refused item: partial success, by name
+        assert r.json()["partialSuccess"]["rejectedSpans"] in (1, "1")
+        assert "operation" in r.json()["partialSuccess"]["errorMessage"]
+    else:
+        assert r.status_code == 400, r.text
+    assert rows(services) == []

@@ -14,6 +14,7 @@ from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.decode import decode_json, media_type
 from monitor.ingest.files import format_for_media, read_bytes
 from monitor.ingest.names import LABEL_VALUE, MODEL_NAME
+from monitor.ingest.text import require_storable
 from monitor.jobs.drift import ensure_profiles
 from monitor.schemas import ModelConfig, WindowRef, without_secrets
 from monitor.storage.events import recent_events
@@ -66,8 +67,10 @@ def get_model(model: ModelName, svc: ServicesDep) -> dict[str, Any]:
 
 
 def _window(body: bytes) -> WindowRef:
+    doc = decode_json(body)
+    require_storable(doc)
     try:
-        return WindowRef.model_validate(decode_json(body))
+        return WindowRef.model_validate(doc)
     except ValidationError as exc:
         raise ValidationFailed(
             "a window reference needs 'from' and 'to' timestamps",
