@@ -231,6 +231,20 @@ VARIANT_PREDICTION_DRIFT_SCORE = _result(
     "Drift of a variant's predictions against production's",
     ("variant", "method"),
 )
+VARIANT_PREDICTION_DRIFT_DETECTED = _result(
+    "variant_prediction_drift_detected",
+    "1 when a variant's predictions drifted from production's (the method's threshold, both "
+    "sides with at least the drift minimum sample size), else 0",
+    ("variant", "method"),
+)
+DEPLOYMENT_EVENT_TIMESTAMP_SECONDS = _result(
+    "deployment_event_timestamp_seconds",
+    "Unix time of the latest deployment event of a version and variant in the last 7 days "
+    "(label event: deployed, rolled_back, model_loaded)",
+    ("variant", "event"),
+    "seconds",
+)
+"""Bounded: three event kinds, and the versions and variants a model is capped at."""
 
 # Counters the ingest path increments.
 PREDICTIONS_TOTAL = Metric(

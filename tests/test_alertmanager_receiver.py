@@ -79,6 +79,48 @@ def test_a_firing_retrain_alert_enqueues_an_alert_event(client: TestClient) -> N
     assert payload["evidence"]["alert"]["starts_at"].startswith("2026-11-23T10:00:00.123456")
 
 
+def rollback_alert(**labels: str) -> dict[str, Any]:
+    body = alert(**labels)
+    body["labels"] |= {"alertname": "MLVariantLatencyWorse", "action": "rollback"}
+    body["fingerprint"] = "0a1b2c3d4e5f6071"
+    return body
+
+
+@pytest.mark.usefixtures("fraud")
+def test_a_rollback_alert_goes_to_the_same_webhook_past_the_retraining_cooldown(
+    client: TestClient,
+) -> None:
+    """A retrain alert starts the model's cooldown; a rollback alert is still enqueued (with
+    action=rollback in the signed body), does not restart the cooldown, and a repeat of it is a
+    duplicate."""
+    assert client.post("/v1/alertmanager", json=notification()).json()["enqueued"] == 1
+    canary = rollback_alert(model="fraud", model_version="3.3.0", variant="canary", window="1h")
+    r = client.post("/v1/alertmanager", json=notification(canary))
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert (result["action"], result["outcome"]) == ("rollback", "enqueued")
+    again = client.post("/v1/alertmanager", json=notification(canary)).json()["results"][0]
+    assert again["outcome"] == "duplicate"
+    by_action = {e["payload"]["action"]: e for e in events(client)}
+    assert set(by_action) == {"retrain", "rollback"}
+    rollback = by_action["rollback"]
+    assert (rollback["reason"], rollback["model_version"]) == ("alert", "3.3.0")
+    assert rollback["payload"]["evidence"]["alert"]["labels"]["variant"] == "canary"
+    # the retraining cooldown still holds retrain alerts: the rollback did not reset it
+    later = alert(model="fraud")
+    later["startsAt"] = "2026-11-23T12:00:00Z"
+    held = client.post("/v1/alertmanager", json=notification(later)).json()["results"][0]
+    assert held["outcome"] == "cooldown"
+
+
+@pytest.mark.usefixtures("fraud")
+def test_a_rollback_alert_without_a_model_is_refused(client: TestClient) -> None:
+    r = client.post("/v1/alertmanager", json=notification(rollback_alert()))
+    assert r.status_code == 422, r.text
+    assert "action=rollback" in r.text
+    assert events(client) == []
+
+
 @pytest.mark.usefixtures("fraud")
 def test_repeated_notifications_of_one_alert_enqueue_it_once(client: TestClient) -> None:
     first = client.post("/v1/alertmanager", json=notification()).json()["results"][0]

@@ -31,6 +31,12 @@ DRIFT_ALERTS = {
     "MLPerformanceDrop",
     "MLEstimatedPerformanceDrop",
 }
+ROLLBACK_ALERTS = {
+    "MLVariantLatencyWorse",
+    "MLVariantErrorsWorse",
+    "MLVariantPredictionDrift",
+    "MLDeploySkew",
+}
 LOOPBACK_WEBHOOK = "http://127.0.0.1:9/v1/alertmanager"
 QUERY_TIME = promstack.SYNTHETIC_QUERY_TIME
 
@@ -66,6 +72,7 @@ def test_every_alert_is_labelled_and_annotated() -> None:
         assert alert.description, alert.name
         assert f"### {alert.name}" in docs, f"{alert.name} has no runbook section in docs"
         assert (alert.action == "retrain") == (alert.name in DRIFT_ALERTS), alert.name
+        assert (alert.action == "rollback") == (alert.name in ROLLBACK_ALERTS), alert.name
 
 
 def test_docs_table_matches_the_rules() -> None:
@@ -257,6 +264,13 @@ def test_alerts_fire_on_the_synthetic_data_where_expected(prometheus: promstack.
     # past the 99% one's
     assert {m["model"] for m in firing("MLErrorBudgetBurnFast")} == {"fraud"}
     assert firing("MLModelLoadSlow") == []
+    # fraud 3.2.0 first served (and was deployed) two hours ago, drifted from its reference
+    skew = {(m["model"], m["model_version"], m["window"]) for m in firing("MLDeploySkew")}
+    assert skew == {("fraud", "3.2.0", "1h")}
+    # the llm canary is a little slower than production, as often wrong and predicts alike
+    for name in ("MLVariantLatencyWorse", "MLVariantErrorsWorse", "MLVariantPredictionDrift"):
+        assert firing(name) == [], name
+    assert firing("MLRollbackNotLoaded") == []
     assert firing("MLMonitorDown") == []
 
 
@@ -277,6 +291,8 @@ def test_amtool_accepts_the_alertmanager_config(rendered: Path) -> None:
         (["severity=ticket", "model=fraud"], "default"),
         (["severity=warning", "action=retrain", "model=fraud"], "ml-monitor-retrain,default"),
         (["severity=ticket", "action=retrain", "model=fraud"], "ml-monitor-retrain,default"),
+        (["severity=ticket", "action=rollback", "model=fraud"], "ml-monitor-retrain,default"),
+        (["severity=page", "action=rollback", "model=fraud"], "ml-monitor-retrain,pager"),
     ],
 )
 def test_routing(rendered: Path, labels: list[str], receivers: str) -> None:

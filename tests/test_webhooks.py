@@ -145,6 +145,7 @@ def test_delivery_posts_the_spec_body_with_a_valid_signature(services: Services)
         "event_id": str(event.event_id),
         "model": "fraud",
         "model_version": "3.2.0",
+        "action": "retrain",
         "reason": "drift",
         "window": "1h",
         "created_at": T0.isoformat(),

@@ -19,6 +19,7 @@ from monitor.alerts.rules import (
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
+    DEPLOYMENT_EVENT_TIMESTAMP_SECONDS,
     ESTIMATED_PERFORMANCE_LOWER,
     ESTIMATED_PERFORMANCE_UPPER,
     FEATURE_DRIFT_DETECTED,
@@ -29,9 +30,16 @@ from monitor.catalogue import (
     MODEL_PERFORMANCE,
     PERFORMANCE_CEILING,
     PERFORMANCE_FLOOR,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
     PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
+    PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
     SLO_OBJECTIVE,
+    VARIANT_ERROR_RATIO_DELTA,
+    VARIANT_LATENCY_P95_DELTA_SECONDS,
+    VARIANT_PREDICTION_DRIFT_DETECTED,
+    VARIANT_PREDICTION_DRIFT_SCORE,
     WEBHOOK_DELIVERIES_TOTAL,
     WINDOW_SAMPLES,
 )
@@ -638,6 +646,246 @@ def _gpu_cases() -> tuple[Case, ...]:
     )
 
 
+def _variant_cases() -> tuple[Case, ...]:
+    """A canary or shadow against production, from the serving job's comparison figures."""
+    w = {"window": "1h"}
+    canary = {**LLM, "model_version": "7b-v3", **w, "variant": "canary"}
+    shadow = {**LLM, "model_version": "7b-v4", **w, "variant": "shadow"}
+    prod_p95 = {**LLM, **w, "variant": "production", "quantile": "0.95"}
+    prod = {**LLM, **w, "variant": "production"}
+
+    def rows(labels: Mapping[str, str], n: int) -> dict[str, str]:
+        samples = {**labels, "metric": "serving"}
+        return {series(WINDOW_SAMPLES.name, samples): f"{n}x40"}
+
+    latency, errors = VARIANT_LATENCY_P95_DELTA_SECONDS.name, VARIANT_ERROR_RATIO_DELTA.name
+    drift = {"method": "ks"}
+    return (
+        Case(
+            "a canary 300 ms slower than production's 200 ms p95 asks for a rollback after 10m",
+            "MLVariantLatencyWorse",
+            {
+                series(latency, canary): "0.3x40",
+                series(PREDICTION_LATENCY_SECONDS.name, prod_p95): "0.2x40",
+                **rows(canary, 500),
+            },
+            (("5m", ()), ("20m", (Expect(canary, 0.3),))),
+        ),
+        Case(
+            "variant latency stays quiet under 50% slower, under 50 ms slower, on few rows",
+            "MLVariantLatencyWorse",
+            {
+                # 80 ms above a 200 ms p95: 40%
+                series(latency, canary): "0.08x40",
+                series(PREDICTION_LATENCY_SECONDS.name, prod_p95): "0.2x40",
+                **rows(canary, 500),
+                # 300 ms above, on 40 predictions
+                series(latency, shadow): "0.3x40",
+                **rows(shadow, 40),
+            },
+            (("30m", ()),),
+        ),
+        Case(
+            "variant latency stays quiet for a 40 ms difference on a fast model",
+            "MLVariantLatencyWorse",
+            {
+                series(latency, canary): "0.04x40",
+                series(PREDICTION_LATENCY_SECONDS.name, prod_p95): "0.02x40",
+                **rows(canary, 500),
+            },
+            (("30m", ()),),
+        ),
+        Case(
+            "a canary failing 3 points more than production's 1% asks for a rollback",
+            "MLVariantErrorsWorse",
+            {
+                series(errors, canary): "0.03x40",
+                series(PREDICTION_ERROR_RATIO.name, prod): "0.01x40",
+                **rows(canary, 500),
+            },
+            (("5m", ()), ("20m", (Expect(canary, 0.03),))),
+        ),
+        Case(
+            "variant errors stay quiet under twice production's and under 1 point more",
+            "MLVariantErrorsWorse",
+            {
+                # 1.5 points above production's 2%: not twice it
+                series(errors, canary): "0.015x40",
+                series(PREDICTION_ERROR_RATIO.name, prod): "0.02x40",
+                **rows(canary, 500),
+                series(errors, {**shadow, "model": "fraud"}): "0.005x40",
+                series(PREDICTION_ERROR_RATIO.name, {**prod, "model": "fraud"}): "0x40",
+                **rows({**shadow, "model": "fraud"}, 500),
+            },
+            (("30m", ()),),
+        ),
+        Case(
+            "a canary whose predictions drifted from production's asks for a rollback",
+            "MLVariantPredictionDrift",
+            {
+                series(VARIANT_PREDICTION_DRIFT_SCORE.name, {**canary, **drift}): "0.42x40",
+                series(VARIANT_PREDICTION_DRIFT_DETECTED.name, {**canary, **drift}): "1x40",
+                series(VARIANT_PREDICTION_DRIFT_SCORE.name, {**shadow, **drift}): "0.08x40",
+                series(VARIANT_PREDICTION_DRIFT_DETECTED.name, {**shadow, **drift}): "0x40",
+            },
+            (("5m", ()), ("20m", (Expect({**canary, **drift}, 0.42),))),
+        ),
+        Case(
+            "variant prediction drift stays quiet without a drift verdict",
+            "MLVariantPredictionDrift",
+            {series(VARIANT_PREDICTION_DRIFT_SCORE.name, {**canary, **drift}): "0.42x40"},
+            (("30m", ()),),
+        ),
+    )
+
+
+def _event(labels: Mapping[str, str], kind: str) -> str:
+    event = {**labels, "window": "1h", "event": kind}
+    return series(DEPLOYMENT_EVENT_TIMESTAMP_SECONDS.name, event)
+
+
+def _rollback_cases() -> tuple[Case, ...]:
+    """Events as the serving job exports them: the value is the event's Unix time (the tests
+    start at 0)."""
+    ok = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "ok"})
+    bad = series(PREDICTIONS_TOTAL.name, {**FRAUD, "status": "error"})
+    prod = {**FRAUD, "variant": "production"}
+    canary = {**FRAUD, "variant": "canary"}
+    slos = objectives("fraud", availability=0.999, latency=0.99, samples=240)
+    rolled_back_at_30m = {_event(prod, "rolled_back"): "_x30 1800x210"}
+    return (
+        Case(
+            "5% errors 20 minutes after a rollback page: the rollback did not help",
+            "MLRollbackStillFailing",
+            {**slos, ok: "0+95x120", bad: "0+5x120", **rolled_back_at_30m},
+            (("40m", ()), ("60m", (Expect({"model": "fraud", "slo": "availability"}, 0.05),))),
+        ),
+        Case(
+            "rollback still failing stays quiet once the errors stopped after the rollback",
+            "MLRollbackStillFailing",
+            {**slos, ok: "0+95x120", bad: "0+5x35 175x85", **rolled_back_at_30m},
+            (("60m", ()),),
+        ),
+        Case(
+            "rollback still failing stays quiet two hours after the rollback",
+            "MLRollbackStillFailing",
+            {**slos, ok: "0+95x240", bad: "0+5x240", _event(prod, "rolled_back"): "600x240"},
+            (("200m", ()),),
+        ),
+        Case(
+            "a rollback without a model load 15 minutes later opens a ticket (loads before it "
+            "do not count, no load at all fires too)",
+            "MLRollbackNotLoaded",
+            {
+                _event(prod, "model_loaded"): "300x60",
+                _event(prod, "rolled_back"): "_x10 600x50",
+                _event(canary, "rolled_back"): "_x10 600x50",
+            },
+            (
+                ("20m", ()),
+                (
+                    "30m",
+                    (
+                        Expect({"model": "fraud", "variant": "production"}, 1200),
+                        Expect({"model": "fraud", "variant": "canary"}, 1200),
+                    ),
+                ),
+            ),
+        ),
+        Case(
+            "rollback not loaded stays quiet once the model loaded after the rollback",
+            "MLRollbackNotLoaded",
+            {
+                _event(prod, "rolled_back"): "_x10 600x50",
+                _event(prod, "model_loaded"): "_x15 900x45",
+            },
+            (("30m", ()), ("50m", ())),
+        ),
+    )
+
+
+def _latency_spike_cases() -> tuple[Case, ...]:
+    """Hourly p95 and traffic of llm's production every 5 minutes; a day is 288 samples."""
+    prod = {**LLM, "window": "1h", "variant": "production"}
+    p95 = series(PREDICTION_LATENCY_SECONDS.name, {**prod, "quantile": "0.95"})
+    rps = series(PREDICTIONS_PER_SECOND.name, prod)
+    spike = {"model": "llm", "variant": "production"}
+    return (
+        Case(
+            "p95 of 600 ms at peak traffic, three times the 200 ms of the same hour yesterday",
+            "MLLatencySpikeAtPeak",
+            {p95: "0.2x300 0.6x30", rps: "10x330"},
+            (("1500m", ()), ("1530m", (Expect(spike, 0.6),))),
+            interval="5m",
+        ),
+        Case(
+            "the same spike off-peak (2 req/s against a peak of 10) stays quiet",
+            "MLLatencySpikeAtPeak",
+            {p95: "0.2x300 0.6x30", rps: "10x290 2x40"},
+            (("1530m", ()),),
+            interval="5m",
+        ),
+        Case(
+            "a p95 as slow as the same hour last week stays quiet (a weekly batch hour)",
+            "MLLatencySpikeAtPeak",
+            {p95: "0.2x11 0.5x12 0.2x1993 0.6x20", rps: "10x2040"},
+            (("10140m", ()),),
+            interval="5m",
+        ),
+    )
+
+
+def _skew_cases() -> tuple[Case, ...]:
+    """fraud 3.2.0 first seen at 130m (every 5 minutes), llm 7b-v3 deployed at 100m after
+    serving shadow traffic for long; fraud 3.1.0 is old."""
+    old = {**FRAUD, "model_version": "3.1.0"}
+    new = FRAUD
+    deployed = {**LLM, "model_version": "7b-v3"}
+
+    def drifting(labels: Mapping[str, str], since: int, rows: int = 500) -> dict[str, str]:
+        gap = f"_x{since} " if since else ""
+        window = {**labels, "window": "1h"}
+        return {
+            series(PREDICTIONS_TOTAL.name, {**labels, "status": "ok"}): f"{gap}0+100x60",
+            series(DATASET_DRIFT_SHARE.name, window): f"{gap}0.5x60",
+            series(WINDOW_SAMPLES.name, {**window, "metric": "drift"}): f"{gap}{rows}x60",
+        }
+
+    return (
+        Case(
+            "drift in the first hours of a new or newly deployed version asks for a rollback; "
+            "an old version's drift does not",
+            "MLDeploySkew",
+            {
+                **drifting(old, 0),
+                **drifting(new, 26),
+                **drifting(deployed, 0),
+                _event({**deployed, "variant": "production"}, "deployed"): "_x20 6000x60",
+            },
+            (
+                # a TSDB younger than 2h would see every version as new: 3.1.0 is older here
+                ("125m", (Expect({**deployed, "window": "1h"}, 0.5),)),
+                (
+                    "150m",
+                    (
+                        Expect({**new, "window": "1h"}, 0.5),
+                        Expect({**deployed, "window": "1h"}, 0.5),
+                    ),
+                ),
+                ("280m", ()),
+            ),
+            interval="5m",
+        ),
+        Case(
+            "deploy skew stays quiet on too few rows",
+            "MLDeploySkew",
+            drifting(new, 26, rows=50),
+            (("150m", ()),),
+            interval="5m",
+        ),
+    )
+
+
 # dcgm-exporter's labels (its metrics template): DCGM_FI_DEV_XID_ERRORS carries the code as
 # err_code/err_msg attributes, DCGM_EXP_XID_ERRORS_COUNT as xid; MIG adds GPU_I_PROFILE/GPU_I_ID,
 # the Kubernetes pod mapping pod/namespace/container.
@@ -788,6 +1036,7 @@ CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
     "model": (*_drift_cases(), *_performance_cases(), *_estimated_cases()),
     "slo": _burn_cases(),
     "serving": _serving_cases(),
+    "rollout": (*_variant_cases(), *_rollback_cases(), *_latency_spike_cases(), *_skew_cases()),
     "gpu": (*_gpu_cases(), *_xid_cases()),
     "service": _service_cases(),
 }

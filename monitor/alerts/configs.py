@@ -22,8 +22,9 @@ def alertmanager_config(
     token_file: str | None = DEFAULT_TOKEN_FILE,
     pager_key_file: str = DEFAULT_PAGER_KEY_FILE,
 ) -> dict[str, Any]:
-    """Pages to the pager, ``action=retrain`` (also) to ml-monitor's receiver, the rest to
-    ``default``, which has no integration until you add one (mail, Slack, a ticket system)."""
+    """Pages to the pager, ``action=retrain`` and ``action=rollback`` (also) to ml-monitor's
+    receiver, which turns them into the model's signed webhook; the rest to ``default``, which
+    has no integration until you add one (mail, Slack, a ticket system)."""
     webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": False, "max_alerts": 0}
     if token_file:
         webhook["http_config"] = {
@@ -39,8 +40,8 @@ def alertmanager_config(
             "repeat_interval": "4h",
             "routes": [
                 {
-                    # continue: the retrain alert is also routed by severity below.
-                    "matchers": ['action="retrain"'],
+                    # continue: the retrain or rollback alert is also routed by severity below.
+                    "matchers": ['action=~"retrain|rollback"'],
                     "receiver": RETRAIN_RECEIVER,
                     "continue": True,
                     "repeat_interval": "24h",

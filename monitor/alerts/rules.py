@@ -20,6 +20,7 @@ from monitor.alerts.promql import SLI, number, scheduler_job, selector, sli_rati
 from monitor.catalogue import (
     COST_PER_MILLION_PREDICTIONS,
     DATASET_DRIFT_SHARE,
+    DEPLOYMENT_EVENT_TIMESTAMP_SECONDS,
     ESTIMATED_PERFORMANCE,
     ESTIMATED_PERFORMANCE_LOWER,
     ESTIMATED_PERFORMANCE_UPPER,
@@ -31,12 +32,20 @@ from monitor.catalogue import (
     MODEL_PERFORMANCE,
     PERFORMANCE_CEILING,
     PERFORMANCE_FLOOR,
+    PREDICTION_ERROR_RATIO,
+    PREDICTION_LATENCY_SECONDS,
+    PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
     SLO_OBJECTIVE,
+    VARIANT_ERROR_RATIO_DELTA,
+    VARIANT_LATENCY_P95_DELTA_SECONDS,
+    VARIANT_PREDICTION_DRIFT_DETECTED,
+    VARIANT_PREDICTION_DRIFT_SCORE,
     WEBHOOK_DELIVERIES_TOTAL,
     WINDOW_SAMPLES,
 )
 from monitor.schemas import DriftSettings, SloSettings
+from monitor.windows import parse_window
 
 Severity = Literal["page", "ticket", "warning"]
 Ratio = Callable[[SLI, str], str]
@@ -90,6 +99,28 @@ class RuleSettings:
     """The SLO period the error budget is counted over (Sloth's default)."""
     slo_budget_interval: str = "5m"
     """How often the period records are evaluated: a rate over the whole period is not cheap."""
+    rollout_variants: str = "canary|shadow"
+    """Variants judged against production (a regex on ``variant``)."""
+    variant_latency_increase: float = 0.5
+    """A variant's p95 this much above production's (50 %: 1.5 times) is worse..."""
+    variant_latency_floor_seconds: float = 0.05
+    """...and at least this many seconds above it."""
+    variant_error_ratio_increase: float = 0.01
+    """A variant failing this much more often than production (and at least twice as often)."""
+    rollback_recovery_seconds: int = 600
+    """After a rollback, how long the SLOs have to recover before MLRollbackStillFailing."""
+    rollback_watch_seconds: int = 7200
+    """How long after a rollback it is watched."""
+    rollback_load_seconds: int = 900
+    """A rollback with no model_loaded event this long after it is MLRollbackNotLoaded."""
+    latency_spike_factor: float = 2.0
+    """p95 this many times its same-hour baseline (a day and a week ago) is a spike..."""
+    latency_spike_floor_seconds: float = 0.1
+    """...when it is also at least this slow..."""
+    peak_traffic_share: float = 0.8
+    """...and the traffic is at least this share of the day's peak."""
+    new_version_age: str = "2h"
+    """A version younger than this is checked for training-serving skew (its first window)."""
     job_failures_per_hour: int = 2
     job_stale_seconds: int = 1800
     service_job: str = "ml-monitor"
@@ -565,6 +596,181 @@ def service_group(settings: RuleSettings) -> Group:
     )
 
 
+ROLLBACK = "rollback"
+EVENT_TS = DEPLOYMENT_EVENT_TIMESTAMP_SECONDS.name
+
+
+def _last_event(kind: str, by: str = "model, variant") -> str:
+    return f'max by ({by}) ({EVENT_TS}{{event="{kind}"}})'
+
+
+def _variant_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
+    """A canary or shadow worse than production, from the serving job's comparison figures
+    (variant minus production pooled over its versions, in the same window)."""
+    variants = f'variant=~"{settings.rollout_variants}"'
+    enough = (
+        "on (model, model_version, window, variant) "
+        f'{WINDOW_SAMPLES}{{metric="serving"}} >= {settings.drift.min_samples}'
+    )
+    production = 'variant="production"'
+    prod_p95 = (
+        f'max by (model, window) ({PREDICTION_LATENCY_SECONDS}{{{production}, quantile="0.95"}})'
+    )
+    prod_errors = f"max by (model, window) ({PREDICTION_ERROR_RATIO}{{{production}}})"
+    latency = selector(VARIANT_LATENCY_P95_DELTA_SECONDS.name, variants)
+    errors = selector(VARIANT_ERROR_RATIO_DELTA.name, variants)
+    drift = selector(VARIANT_PREDICTION_DRIFT_SCORE.name, variants)
+    what = "{{ $labels.model }} {{ $labels.model_version }} ({{ $labels.variant }})"
+    increase = settings.variant_latency_increase
+    floor = settings.variant_latency_floor_seconds
+    return (
+        Alert(
+            name="MLVariantLatencyWorse",
+            expr=f"{latency}\n  > on (model, window) group_left ()\n"
+            f"  {number(increase)} * {prod_p95}\nand {latency} > {number(floor)}\nand {enough}",
+            for_="10m",
+            severity="ticket",
+            action=ROLLBACK,
+            summary=f"{what} is slower than production",
+            description=f"p95 latency of {what} is "
+            '{{ printf "%.3f" $value }} s above production\'s in the {{ $labels.window }} window '
+            f"(more than {increase:.0%} above it and more than {floor * 1000:g} ms), on at least "
+            f"{settings.drift.min_samples} predictions. Roll the {{{{ $labels.variant }}}} back.",
+        ),
+        Alert(
+            name="MLVariantErrorsWorse",
+            expr=f"{errors} > {number(settings.variant_error_ratio_increase)}\n"
+            f"and {errors}\n  > on (model, window) group_left () {prod_errors}\nand {enough}",
+            for_="10m",
+            severity="ticket",
+            action=ROLLBACK,
+            summary=f"{what} fails more often than production",
+            description="{{ $value | humanizePercentage }} more of the predictions of "
+            f"{what} fail than of production's in the {{{{ $labels.window }}}} window (more than "
+            f"{settings.variant_error_ratio_increase:.0%} more, and over twice production's "
+            "error ratio). Roll the {{ $labels.variant }} back.",
+        ),
+        Alert(
+            name="MLVariantPredictionDrift",
+            expr=f"{drift}\nand on (model, model_version, window, variant, method)\n"
+            f"{VARIANT_PREDICTION_DRIFT_DETECTED} == 1",
+            for_="10m",
+            severity="ticket",
+            action=ROLLBACK,
+            summary=f"Predictions of {what} differ from production's",
+            description="The {{ $labels.method }} test finds the predictions of "
+            f"{what} drifted from production's in the {{{{ $labels.window }}}} window "
+            '(statistic {{ printf "%.3g" $value }}, both sides on enough predictions): the '
+            "new version decides differently. Roll it back unless that was intended.",
+        ),
+    )
+
+
+def _rollback_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
+    rolled_back = _last_event("rolled_back")
+    since = f"time() - {_last_event('rolled_back', 'model')}"
+    recovery, watch = settings.rollback_recovery_seconds, settings.rollback_watch_seconds
+    missed = "\nor\n".join(
+        f"{sli_record(sli, '5m')} > on (model, slo) {SLO_BUDGET_RECORD}" for sli in get_args(SLI)
+    )
+    wait = settings.rollback_load_seconds
+    return (
+        Alert(
+            name="MLRollbackStillFailing",
+            expr=f"(\n{missed}\n)\nand on (model)\n({since} > {recovery} < {watch})",
+            for_="10m",
+            severity="page",
+            summary="{{ $labels.model }} still misses its {{ $labels.slo }} objective after a "
+            "rollback",
+            description="{{ $value | humanizePercentage }} of the predictions of "
+            "{{ $labels.model }} missed its {{ $labels.slo }} objective over the last 5 "
+            f"minutes, more than {recovery // 60} minutes after a rollback: the rollback did not "
+            "fix it (or did not happen). Check what is serving, and the dependencies.",
+        ),
+        Alert(
+            name="MLRollbackNotLoaded",
+            expr=f"(time() - {rolled_back} > {wait} < 86400)\nand on (model, variant)\n"
+            f"(\n  {rolled_back}\n  > on (model, variant)\n"
+            f"  ({_last_event('model_loaded')} or 0 * {rolled_back})\n)",
+            for_="0m",
+            severity="ticket",
+            summary="{{ $labels.model }} ({{ $labels.variant }}) has loaded no model since its "
+            "rollback",
+            description="{{ $labels.model }} ({{ $labels.variant }}) was rolled back "
+            '{{ printf "%.0f" $value }} s ago and no model_loaded event has arrived since '
+            f"(waiting {wait // 60} minutes): the rolled-back version may not be serving.",
+        ),
+    )
+
+
+def _latency_spike_alert(settings: RuleSettings) -> Alert:
+    by = "max by (model, variant)"
+    p95 = f'{PREDICTION_LATENCY_SECONDS}{{quantile="0.95", window="1h"}}'
+    then = " or ".join(
+        f'label_replace({p95} offset {ago}, "baseline", "{ago}", "", "")' for ago in ("1d", "7d")
+    )
+    rps = f'sum by (model, variant) ({PREDICTIONS_PER_SECOND}{{window="1h"}})'
+    factor, share = settings.latency_spike_factor, settings.peak_traffic_share
+    return Alert(
+        name="MLLatencySpikeAtPeak",
+        expr=f"{by} ({p95})\n  > {number(factor)} * {by} ({then})\n"
+        f"and {by} ({p95}) > {number(settings.latency_spike_floor_seconds)}\n"
+        f"and on (model, variant)\n{rps} >= {number(share)} * max_over_time(({rps})[1d:5m])",
+        for_="10m",
+        severity="ticket",
+        summary="{{ $labels.model }} ({{ $labels.variant }}) is much slower than usual at peak "
+        "traffic",
+        description="p95 latency of {{ $labels.model }} ({{ $labels.variant }}) over the last "
+        'hour is {{ printf "%.3f" $value }} s, more than '
+        f"{factor:g} times its p95 at the same hour a day and a week ago, while it serves at "
+        f"least {share:.0%} of its peak traffic of the last day.",
+    )
+
+
+def _skew_alert(settings: RuleSettings) -> Alert:
+    age = settings.new_version_age
+    seen = f"group by (model, model_version) ({PREDICTIONS_TOTAL})"
+    new = (
+        f'group by (model, model_version) (time() - {EVENT_TS}{{event="deployed"}} '
+        f"< {parse_window(age).total_seconds():g})\n  or\n"
+        f"  ({seen}\n   unless on (model, model_version)\n"
+        f"   group by (model, model_version) ({PREDICTIONS_TOTAL} offset {age}))"
+    )
+    return Alert(
+        name="MLDeploySkew",
+        expr=f'{DATASET_DRIFT_SHARE}{{window="1h"}} > 0\n'
+        f"and on (model, model_version)\n(\n  {new}\n)\n"
+        f"and {_samples_guard('drift', settings)}",
+        for_="5m",
+        severity="ticket",
+        action=ROLLBACK,
+        summary="{{ $labels.model }} {{ $labels.model_version }} serves data unlike its training "
+        "reference",
+        description="In the first hour of {{ $labels.model }} {{ $labels.model_version }} "
+        "(deployed or first seen less than "
+        f"{age} ago), {{{{ $value | humanizePercentage }}}} of its features drifted from its "
+        "reference (training data): training-serving skew (a feature pipeline, schema or "
+        "preprocessing that differs from training). Roll back and compare the features.",
+    )
+
+
+def rollout_group(settings: RuleSettings) -> Group:
+    """Incidents around a rollout: a canary or shadow worse than production, a rollback that
+    did not work, a latency spike at peak traffic, training-serving skew at deploy."""
+    return Group(
+        name="ml-monitor-rollout",
+        file="rollout",
+        rules=(
+            *_variant_alerts(settings),
+            *_rollback_alerts(settings),
+            _latency_spike_alert(settings),
+            _skew_alert(settings),
+        ),
+        needs=("slo",),
+        test_interval="5m",
+    )
+
+
 def groups(settings: RuleSettings | None = None) -> tuple[Group, ...]:
     settings = settings or RuleSettings()
     return (
@@ -572,6 +778,7 @@ def groups(settings: RuleSettings | None = None) -> tuple[Group, ...]:
         slo_group(),
         slo_budget_group(settings),
         serving_group(settings),
+        rollout_group(settings),
         gpu_group(settings),
         service_group(settings),
     )

@@ -16,6 +16,8 @@ from monitor.alerts.rules import (
     RuleSettings,
 )
 from monitor.catalogue import (
+    DATASET_DRIFT_SHARE,
+    DEPLOYMENT_EVENT_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     PREDICTION_ERROR_RATIO,
     PREDICTION_LATENCY_SECONDS,
@@ -23,6 +25,10 @@ from monitor.catalogue import (
     PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
     SLO_OBJECTIVE,
+    VARIANT_ERROR_RATIO_DELTA,
+    VARIANT_LATENCY_P95_DELTA_SECONDS,
+    VARIANT_PREDICTION_DRIFT_DETECTED,
+    VARIANT_PREDICTION_DRIFT_SCORE,
 )
 from monitor.dashboards.model import deployment_annotations, model_variables
 from monitor.dashboards.panels import (
@@ -36,6 +42,7 @@ from monitor.dashboards.panels import (
     timeseries_panel,
 )
 from monitor.schemas import SloSettings
+from monitor.windows import parse_window
 
 VERSION = 'model="$model", model_version=~"$model_version"'
 SEL = f'{VERSION}, variant=~"$variant", window="$window"'
@@ -231,6 +238,115 @@ def _budget(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
     )
 
 
+def _rollouts(dashboard: db.Dashboard, settings: RuleSettings) -> db.Dashboard:
+    """The rollout alerts' evidence: each canary or shadow minus production, p95 against its
+    same-hour baselines, deployment events, and new versions against their reference."""
+    variants = f'{VERSION}, variant=~"$variant", window="$window"'
+    this = 'model="$model"'
+    p95 = f'{PREDICTION_LATENCY_SECONDS}{{{this}, quantile="0.95", window="1h"}}'
+    baselines = " or ".join(
+        f'label_replace(max by (variant) ({p95} offset {ago}), "variant", "$1 · {ago} ago", '
+        '"variant", "(.*)")'
+        for ago in ("1d", "7d")
+    )
+    age = settings.new_version_age
+    seen = f"group by (model_version) ({PREDICTIONS_TOTAL}{{{this}}}"
+    deployed = f'{DEPLOYMENT_EVENT_TIMESTAMP_SECONDS}{{{this}, event="deployed"}}'
+    recent = f"time() - {deployed} < {parse_window(age).total_seconds():g}"
+    new_versions = (
+        f'max by (model_version) ({DATASET_DRIFT_SHARE}{{{this}, window="1h"}})\n'
+        f"and on (model_version) (\n  {seen}) unless {seen} offset {age})\n"
+        f"  or group by (model_version) ({recent})\n)"
+    )
+    return (
+        dashboard.with_row(row("Rollouts"))
+        .with_panel(
+            timeseries_panel(
+                "Variant p95 minus production",
+                "p95 latency of each canary or shadow minus production's in the window "
+                f"({VARIANT_LATENCY_P95_DELTA_SECONDS}); MLVariantLatencyWorse asks for a "
+                "rollback above half of production's p95.",
+                "s",
+                [query(f"{VARIANT_LATENCY_P95_DELTA_SECONDS}{{{variants}}}", LEGEND)],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Variant error ratio minus production",
+                "Error ratio of each canary or shadow minus production's "
+                f"({VARIANT_ERROR_RATIO_DELTA}); dashed line: the "
+                f"{settings.variant_error_ratio_increase:.0%} of MLVariantErrorsWorse.",
+                "percentunit",
+                [query(f"{VARIANT_ERROR_RATIO_DELTA}{{{variants}}}", LEGEND)],
+                steps=((None, "green"), (settings.variant_error_ratio_increase, "red")),
+                threshold_line=True,
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Variant predictions against production",
+                "Drift of each canary's or shadow's predictions from production's on the same "
+                f"traffic ({VARIANT_PREDICTION_DRIFT_SCORE}, by method); "
+                f"{VARIANT_PREDICTION_DRIFT_DETECTED} is the verdict MLVariantPredictionDrift "
+                "reads.",
+                "short",
+                [
+                    query(
+                        f"{VARIANT_PREDICTION_DRIFT_SCORE}{{{variants}}}",
+                        "{{method}} · " + LEGEND,
+                    )
+                ],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "p95 against the same hour yesterday and last week",
+                "Hourly p95 per variant now and a day and a week ago (offset 1d, 7d): "
+                "MLLatencySpikeAtPeak fires above twice the larger baseline at peak traffic.",
+                "s",
+                [query(f"max by (variant) ({p95})\nor {baselines}", "{{variant}}")],
+                width=8,
+                min_value=0,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Deployment events",
+                "Seconds since each version and variant was last deployed, rolled back and "
+                f"loaded ({DEPLOYMENT_EVENT_TIMESTAMP_SECONDS}, from POST /v1/events, last 7 "
+                "days): a rollback with no load after it is MLRollbackNotLoaded.",
+                "s",
+                [
+                    table_query(
+                        "time() - max by (model_version, variant, event) "
+                        f"({DEPLOYMENT_EVENT_TIMESTAMP_SECONDS}{{{this}}})"
+                    )
+                ],
+                columns={"Value": "Seconds ago", "model_version": "Version"},
+                width=8,
+                decimals=0,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "New versions against their training reference",
+                "Share of drifted features (1h window) of the versions deployed or first seen "
+                f"less than {settings.new_version_age} ago: training-serving skew at deploy, "
+                "which MLDeploySkew asks to roll back.",
+                "percentunit",
+                [query(new_versions, "{{model_version}}")],
+                width=8,
+                min_value=0,
+                max_value=1,
+            )
+        )
+    )
+
+
 def _loads(dashboard: db.Dashboard) -> db.Dashboard:
     loads = f'max {BY} ({MODEL_LOAD_SECONDS}{{{VERSION}, variant=~"$variant"}})'
     return (
@@ -276,4 +392,6 @@ def serving() -> db.Dashboard:
         )
     )
     dashboard = _variants_side_by_side(deployment_annotations(dashboard))
-    return _loads(_budget(_errors(_latency(dashboard, slo), slo), RuleSettings()))
+    settings = RuleSettings()
+    dashboard = _budget(_errors(_latency(dashboard, slo), slo), settings)
+    return _loads(_rollouts(dashboard, settings))

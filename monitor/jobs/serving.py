@@ -10,12 +10,14 @@ numeric output, counts per value otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from monitor.catalogue import (
+    DEPLOYMENT_EVENT_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     PREDICTION_ERROR_RATIO,
     PREDICTION_LATENCY_SECONDS,
@@ -24,6 +26,7 @@ from monitor.catalogue import (
     TIME_TO_FIRST_TOKEN_SECONDS,
     VARIANT_ERROR_RATIO_DELTA,
     VARIANT_LATENCY_P95_DELTA_SECONDS,
+    VARIANT_PREDICTION_DRIFT_DETECTED,
     VARIANT_PREDICTION_DRIFT_SCORE,
     WINDOW_SAMPLES,
 )
@@ -40,15 +43,18 @@ from monitor.stats.serving import (
     prediction_drift,
     throughput,
 )
+from monitor.stats.verdict import guarded_verdict
 from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from monitor.storage.serving import (
+    DeploymentEvent,
     GroupStats,
     ModelLoad,
     binned_predictions,
     category_predictions,
     group_stats,
+    latest_events,
     latest_loads,
     prediction_shape,
 )
@@ -57,6 +63,8 @@ from monitor.storage.span import Span
 PRODUCTION = "production"
 DECILES = tuple(np.arange(1, selection.PSI_BINS) / selection.PSI_BINS)
 TOP_CATEGORIES = 20
+EVENTS_LOOKBACK = timedelta(days=7)
+"""Deployment events older than this are not exported (the rollback alerts look back a day)."""
 
 Key = tuple[str | None, str]  # (model_version or None for the pooled variant, variant)
 
@@ -65,12 +73,14 @@ def run_serving(ctx: JobContext, model: ModelRecord, window: Window) -> list[Res
     span = Span(model.id, window.start, window.end)
     groups = group_stats(ctx.db, span, DEFAULT_QUANTILES)
     loads = latest_loads(ctx.db, model.id, window.end)
+    events = latest_events(ctx.db, model.id, window.end - EVENTS_LOOKBACK, window.end)
     production = _find(groups, (None, PRODUCTION))
     targets = [g for g in groups if g.model_version is not None and g.variant != PRODUCTION]
     drift = _prediction_drift(ctx.db, span, model, targets) if production and targets else {}
     served = [g for g in groups if g.model_version is not None]
     results = [r for g in served for r in _group_results(g, window)]
     results += _load_results(loads, served, window)
+    results += _event_results(events, window)
     if served:
         results += _objectives(model, window)
     if production is not None:
@@ -133,6 +143,21 @@ def _load_results(
     ]
 
 
+def _event_results(events: Sequence[DeploymentEvent], window: Window) -> list[Result]:
+    """When each version and variant was last deployed, rolled back and loaded: the rollback
+    alerts compare these times (a rollback with no load after it)."""
+    return [
+        Result(
+            e.model_version,
+            window.name,
+            DEPLOYMENT_EVENT_TIMESTAMP_SECONDS.result,
+            e.ts.timestamp(),
+            {"variant": e.variant, "event": e.kind},
+        )
+        for e in events
+    ]
+
+
 def _comparison(
     g: GroupStats,
     production: GroupStats,
@@ -165,6 +190,18 @@ def _comparison(
                 details,
             )
         )
+        verdict = guarded_verdict(
+            score.decisive(choice.kind), choice, n_ref=production.total, n_cur=g.total
+        )
+        if verdict is not None:
+            out.append(
+                figure(
+                    VARIANT_PREDICTION_DRIFT_DETECTED.result,
+                    float(verdict),
+                    {**labels, "method": choice.method},
+                    details,
+                )
+            )
     return out
 
 

@@ -57,15 +57,18 @@ def enqueue_event(
     reason: str,
     window: str,
     payload: Mapping[str, Any],
-    cooldown_seconds: int,
+    cooldown_seconds: int | None,
     now: datetime,
 ) -> Enqueued:
     """Write an event in the caller's transaction, unless it is a duplicate or the model is
-    cooling down. Commits with the caller, or not at all."""
+    cooling down (``cooldown_seconds=None``: an event the cooldown neither holds nor starts).
+    Commits with the caller, or not at all."""
     if conn.execute(select(exists().where(webhook_events.c.event_id == event_id))).scalar():
         return Enqueued(event_id, "duplicate")
     savepoint = conn.begin_nested()
-    if not _claim_cooldown(conn, model_id, event_id, now, cooldown_seconds):
+    if cooldown_seconds is not None and not _claim_cooldown(
+        conn, model_id, event_id, now, cooldown_seconds
+    ):
         savepoint.rollback()
         return Enqueued(event_id, "cooldown")
     inserted = conn.execute(

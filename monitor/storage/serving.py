@@ -196,3 +196,28 @@ def latest_loads(db: Database, model_id: int, before: datetime) -> list[ModelLoa
             {"model_id": model_id, "before": before},
         )
         return [ModelLoad(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class DeploymentEvent:
+    model_version: str
+    variant: str
+    kind: str
+    ts: datetime
+
+
+def latest_events(
+    db: Database, model_id: int, since: datetime, before: datetime
+) -> list[DeploymentEvent]:
+    """The latest event of each kind per (version, variant) in ``[since, before)``."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT ON (model_version, coalesce(variant, 'production'), kind) "
+                "model_version, coalesce(variant, 'production'), kind, ts FROM events "
+                "WHERE model_id = :model_id AND ts >= :since AND ts < :before "
+                "ORDER BY model_version, coalesce(variant, 'production'), kind, ts DESC"
+            ),
+            {"model_id": model_id, "since": since, "before": before},
+        )
+        return [DeploymentEvent(*row) for row in rows]

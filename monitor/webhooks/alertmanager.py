@@ -1,9 +1,11 @@
-"""Alertmanager webhook payloads (version 4) turned into retraining events.
+"""Alertmanager webhook payloads (version 4) turned into webhook events.
 
-A firing alert labelled ``action="retrain"`` and ``model="<name>"`` enqueues one event with
-reason ``alert``. Its id is derived from the alert's fingerprint and start time, so the
-notifications Alertmanager repeats for the same alert (``repeat_interval``, retries, several
-replicas of Alertmanager) enqueue it once. Resolved alerts and other actions are ignored.
+A firing alert labelled ``action="retrain"`` (or ``action="rollback"``) and ``model="<name>"``
+enqueues one event with reason ``alert`` and that ``action`` in the signed body, to the model's
+webhook. Its id is derived from the alert's fingerprint and start time, so the notifications
+Alertmanager repeats for the same alert (``repeat_interval``, retries, several replicas of
+Alertmanager) enqueue it once. A rollback is not held by the retraining cooldown. Resolved
+alerts and other actions are ignored.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from monitor.jobs.context import JobContext
 from monitor.schemas import JsonInt, Timestamp
 from monitor.storage.models import ModelRecord
 from monitor.webhooks.outbox import enqueue_retrain
-from monitor.webhooks.payload import public_base_url
+from monitor.webhooks.payload import ACTIONS, Action, public_base_url
 from monitor.webhooks.triggers import EVENT_NAMESPACE
 
 RETRAIN_ACTION = "retrain"
+ACTED_ON: frozenset[str] = frozenset(ACTIONS)
 
 
 class _Wire(BaseModel):
@@ -42,7 +45,12 @@ class Alert(_Wire):
 
     @property
     def wants_retraining(self) -> bool:
-        return self.status == "firing" and self.labels.get("action") == RETRAIN_ACTION
+        """Firing and asking for an action the receiver takes (retrain or rollback)."""
+        return self.status == "firing" and self.labels.get("action") in ACTED_ON
+
+    @property
+    def action(self) -> Action:
+        return "rollback" if self.labels.get("action") == "rollback" else "retrain"
 
     def event_id(self) -> UUID:
         """Stable across repeats: the fingerprint (or, if absent, the label set) + startsAt."""
@@ -85,7 +93,7 @@ def _models_for(ctx: JobContext, alerts: list[tuple[int, Alert]]) -> dict[str, M
     """Every model the retrain alerts name; the whole notification is refused if one lacks
     its ``model`` label (422) or names a model this service does not know (404)."""
     missing = [
-        Problem("a firing alert with action=retrain needs a 'model' label", i, "labels.model")
+        Problem(f"a firing alert with action={a.action} needs a 'model' label", i, "labels.model")
         for i, a in alerts
         if not a.labels.get("model")
     ]
@@ -124,11 +132,13 @@ def receive_alerts(
                 base_url=public_base_url(ctx.settings),
                 event_id=alert.event_id(),
                 now=now or ctx.clock(),
+                action=alert.action,
             )
             results.append(
                 {
                     "index": i,
                     "model": alert.labels["model"],
+                    "action": alert.action,
                     "event_id": str(done.event_id),
                     "outcome": done.outcome,
                 }

@@ -19,7 +19,7 @@ from monitor.errors import ConfigError
 from monitor.schemas import WebhookSettings
 from monitor.storage.models import ModelRecord
 from monitor.storage.outbox import Enqueued, enqueue_event
-from monitor.webhooks.payload import Reason, build_payload
+from monitor.webhooks.payload import Action, Reason, build_payload
 
 __all__ = ["Enqueued", "enqueue_retrain", "webhook_settings"]
 
@@ -46,9 +46,14 @@ def enqueue_retrain(
     model_version: str = "",
     event_id: UUID | None = None,
     now: datetime | None = None,
+    action: Action = "retrain",
 ) -> Enqueued:
     """Write a retraining event in the caller's transaction, unless it is a duplicate, the
-    model is cooling down, or the model has no webhook. Commits with the caller, or not at all."""
+    model is cooling down, or the model has no webhook. Commits with the caller, or not at all.
+
+    A rollback (``action="rollback"``) is not held by the retraining cooldown and does not
+    start one: a bad canary must go back now, whatever was retrained today. It is still sent
+    once per alert firing (its ``event_id``)."""
     event_id = event_id or uuid4()
     webhook = model.options.webhook
     if webhook is None:
@@ -63,6 +68,7 @@ def enqueue_retrain(
         evidence=evidence,
         base_url=base_url,
         created_at=now,
+        action=action,
     )
     return enqueue_event(
         conn,
@@ -72,6 +78,6 @@ def enqueue_retrain(
         reason=reason,
         window=window,
         payload=payload,
-        cooldown_seconds=webhook.cooldown_seconds,
+        cooldown_seconds=webhook.cooldown_seconds if action == "retrain" else None,
         now=now,
     )

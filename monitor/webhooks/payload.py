@@ -13,6 +13,11 @@ from monitor.config import Settings
 
 Reason = Literal["drift", "performance", "alert"]
 REASONS: tuple[Reason, ...] = ("drift", "performance", "alert")
+Action = Literal["retrain", "rollback"]
+"""What the receiver is asked to do: retrain (every job event, ``action="retrain"`` alerts) or
+roll the version back (``action="rollback"`` alerts: a canary worse than production, skew at
+deploy)."""
+ACTIONS: tuple[Action, ...] = ("retrain", "rollback")
 
 
 def public_base_url(settings: Settings) -> str:
@@ -38,11 +43,13 @@ def build_payload(
     evidence: Mapping[str, Any],
     base_url: str,
     created_at: datetime,
+    action: Action = "retrain",
 ) -> dict[str, Any]:
     return {
         "event_id": str(event_id),
         "model": model,
         "model_version": model_version,
+        "action": action,
         "reason": reason,
         "window": window,
         "created_at": created_at.isoformat(),

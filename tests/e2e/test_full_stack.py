@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.alerts.configs import alertmanager_config
 from monitor.alerts.render import dump, rule_file
-from monitor.alerts.rules import Alert, RuleSettings, model_quality_group
+from monitor.alerts.rules import Alert, Group, RuleSettings, model_quality_group, rollout_group
 from monitor.webhooks.signing import verify
 from tests.support import promstack
 
@@ -400,3 +400,194 @@ def test_drift_alert_and_drift_job_trigger_one_signed_retraining_call(
         for labels, value in metric_values(metrics, "monitor_webhook_deliveries_total").items()
     }
     assert deliveries_total == {"delivered": 1, "retry": 2, "dead": 0}
+
+
+# -- rollout incidents ----------------------------------------------------------------------
+
+ROLLOUT_DEADLINE_SECONDS = 150.0
+CANARY_VERSION = "1.1.0"
+ROLLBACK_ALERTS = {"MLVariantLatencyWorse", "MLVariantErrorsWorse", "MLDeploySkew"}
+
+
+def fast_group(tmp_path: Path, group: Group, settings: RuleSettings) -> Path:
+    """A shipped rule group with ``for: 0s``."""
+    quick = dataclasses.replace(
+        group,
+        rules=tuple(
+            dataclasses.replace(r, for_="0s") if isinstance(r, Alert) else r for r in group.rules
+        ),
+    )
+    path = tmp_path / f"{group.file}.rules.yml"
+    path.write_text(dump(rule_file(quick, settings)))
+    return path
+
+
+def set_up_a_bad_canary(service: Service, sink: Sink) -> None:
+    """fraud 1.0.0 in production like its reference; canary 1.1.0 slower (400 ms against
+    20 ms), failing 10% (against none) and fed drifted features; chat rolled back 20 minutes
+    ago with its last model load before that."""
+    rng = np.random.default_rng(20261203)
+    config = {
+        "features": [
+            {"name": "amount", "kind": "numeric"},
+            {"name": "country", "kind": "categorical"},
+        ],
+        "windows": ["1h"],
+        "webhook": {"url": sink.url, "secret": SECRET, "cooldown_seconds": 86_400},
+    }
+    assert service.client.put(f"/v1/models/{MODEL}", json=config).status_code in (200, 201)
+    reference = "\n".join(
+        json.dumps({"features": f, "prediction": 0.1}) for f in _rows(rng, 600, drifted=False)
+    )
+    r = service.client.post(
+        f"/v1/models/{MODEL}/reference",
+        content=reference.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 201, r.text
+    now = datetime.now(UTC)
+
+    def record(i: int, features: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        ts = now - timedelta(seconds=int(rng.integers(60, 1800)))
+        return {
+            "model": MODEL,
+            "timestamp": ts.isoformat(),
+            "features": features,
+            "prediction": 0.9,
+            **fields,
+        }
+
+    production = [
+        record(i, f, prediction_id=f"prod{i}", model_version="1.0.0", latency_ms=20.0)
+        for i, f in enumerate(_rows(rng, 400, drifted=False))
+    ]
+    canary = [
+        record(
+            i,
+            f,
+            prediction_id=f"canary{i}",
+            model_version=CANARY_VERSION,
+            variant="canary",
+            latency_ms=400.0,
+            status="timeout" if i % 10 == 0 else "ok",
+        )
+        for i, f in enumerate(_rows(rng, 300, drifted=True))
+    ]
+    r = service.client.post("/v1/predictions", json={"predictions": production + canary})
+    assert r.status_code == 200, r.text
+    for event, minutes in (("model_loaded", 60), ("rolled_back", 20)):
+        ts = (now - timedelta(minutes=minutes)).isoformat()
+        body = {"model": "chat", "event": event, "model_version": "2.0", "timestamp": ts}
+        if event == "model_loaded":
+            body["load_seconds"] = 30.0
+        assert service.client.post("/v1/events", json=body).status_code == 201
+    for model, job in ((MODEL, "serving"), (MODEL, "drift"), ("chat", "serving")):
+        report = service.client.post("/v1/jobs/run", params={"model": model, "job": job})
+        assert report.status_code == 200, report.text
+        assert report.json()["failures"] == 0, report.text
+
+
+def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_webhook(
+    tmp_path: Path, service: Service, sink: Sink
+) -> None:
+    """The shipped rollout rules on a real Prometheus scraping the service: the canary's
+    latency and error alerts and the deploy-skew alert reach Alertmanager, which routes their
+    action=rollback to POST /v1/alertmanager; each becomes one signed webhook call with
+    "action": "rollback", not held by the cooldown the drift job's retraining event started
+    (all delivered after the sink's two 500s). The failed rollback of chat (no model_loaded
+    since) reaches Alertmanager for people, not the webhook."""
+    set_up_a_bad_canary(service, sink)
+    metrics = service.client.get("/metrics").text
+    deltas = metric_values(metrics, "ml_variant_latency_p95_delta_seconds")
+    assert any(v > 0.3 for v in deltas.values()), deltas
+    settings = RuleSettings()
+    rules = fast_group(tmp_path, rollout_group(settings), settings)
+    with start_alertmanager(tmp_path, service) as alertmanager:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {
+                    "job_name": "ml-monitor",
+                    "static_configs": [{"targets": [f"127.0.0.1:{service.port}"]}],
+                }
+            ],
+            "alerting": {
+                "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
+            },
+        }
+        with promstack.start_prometheus(tmp_path, config, [rules]) as prometheus:
+
+            def logs() -> str:
+                seen = [(d.answered, d.headers.get("x-monitor-event-id")) for d in sink.snapshot()]
+                firing = prometheus.query('ALERTS{alertstate="firing"}')
+                return "\n".join(
+                    [
+                        f"sink: {seen}",
+                        f"firing: {[a['metric'] for a in firing]}",
+                        f"--- monitor serve ---\n{service.logs()[-4000:]}",
+                        f"--- prometheus ---\n{prometheus.logs()[-2000:]}",
+                        f"--- alertmanager ---\n{alertmanager.logs()[-2000:]}",
+                    ]
+                )
+
+            def received() -> dict[str, dict[str, Any]]:
+                alerts = alertmanager.get("/api/v2/alerts").json()
+                return {a["labels"]["alertname"]: a for a in alerts}
+
+            def all_received() -> bool:
+                return (ROLLBACK_ALERTS | {"MLRollbackNotLoaded"}) <= set(received())
+
+            def delivered() -> bool:
+                ok = {d.headers["x-monitor-event-id"] for d in sink.snapshot() if d.answered == 200}
+                return len(ok) >= len(ROLLBACK_ALERTS) + 1  # and the drift job's retraining
+
+            _wait(
+                "the rollout alerts reaching Alertmanager",
+                all_received,
+                ROLLOUT_DEADLINE_SECONDS,
+                logs,
+            )
+            in_alertmanager = received()
+            _wait("the rollback webhooks", delivered, ROLLOUT_DEADLINE_SECONDS, logs)
+            time.sleep(3)  # a duplicate, if there were one, would arrive now
+            final_logs = logs()
+
+    for name in ROLLBACK_ALERTS:
+        alert = in_alertmanager[name]
+        assert alert["labels"]["action"] == "rollback", alert
+        assert {r["name"] for r in alert["receivers"]} == {"ml-monitor-retrain", "default"}
+        assert alert["labels"]["model_version"] == CANARY_VERSION, alert
+    canary = in_alertmanager["MLVariantLatencyWorse"]
+    assert canary["labels"]["variant"] == "canary"
+    assert "above production's" in canary["annotations"]["description"]
+    not_loaded = in_alertmanager["MLRollbackNotLoaded"]
+    assert not_loaded["labels"]["model"] == "chat"
+    assert [r["name"] for r in not_loaded["receivers"]] == ["default"]
+
+    deliveries = sink.snapshot()
+    assert [d.answered for d in deliveries[:2]] == [500, 500], final_logs
+    bodies: dict[str, dict[str, Any]] = {}
+    for d in deliveries:
+        assert verify(
+            SECRET,
+            d.headers["x-monitor-timestamp"],
+            d.body,
+            d.headers["x-monitor-signature"],
+            now=d.received_at,
+        ), d.headers
+        bodies[d.headers["x-monitor-event-id"]] = json.loads(d.body)
+    # the drift job asked for retraining first (the canary's features drifted), which starts
+    # the model's cooldown; the rollbacks still go out, one per alert
+    by_action: dict[str, list[dict[str, Any]]] = {}
+    for body in bodies.values():
+        by_action.setdefault(body["action"], []).append(body)
+    ((retrain,),) = [by_action["retrain"]]
+    assert (retrain["reason"], retrain["model_version"]) == ("drift", CANARY_VERSION)
+    rollbacks = by_action["rollback"]
+    names = sorted(b["evidence"]["alert"]["name"] for b in rollbacks)
+    assert names == sorted(ROLLBACK_ALERTS), final_logs
+    for body in rollbacks:
+        assert body["reason"] == "alert", body
+        assert (body["model"], body["model_version"]) == (MODEL, CANARY_VERSION), body
+    events = service.client.get("/v1/webhooks", params={"model": MODEL}).json()["events"]
+    assert [e["status"] for e in events] == ["delivered"] * (len(ROLLBACK_ALERTS) + 1), events

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -165,3 +167,83 @@ def test_each_model_exports_its_own_slo_objectives(services: Services, client: T
     body = client.get("/metrics").text
     exported = 'ml_slo_objective{model="chat",model_version="",window="1h",slo="availability"}'
     assert f"{exported} 0.99\n" in body
+
+
+def test_a_drifted_canary_gets_a_verdict_once_both_sides_have_enough_rows(
+    services: Services,
+) -> None:
+    """Production scores around 0.2, the canary's around 0.7, the shadow's like production's:
+    on 200/150/150 rows (over the minimum of 100) the canary drifted, the shadow did not; the
+    verdict uses the method's own threshold (KS p-value <= 0.05 on a small reference)."""
+    end = window_end()
+    rng = np.random.default_rng(7)
+    rows = [
+        {"timestamp": at(end, 5), "model_version": "1.0", "prediction": float(v)}
+        for v in rng.normal(0.2, 0.05, 200)
+    ]
+    rows += [
+        {"timestamp": at(end, 5), "model_version": "2.0", "variant": "canary", "prediction": v}
+        for v in rng.normal(0.7, 0.05, 150).tolist()
+    ]
+    rows += [
+        {"timestamp": at(end, 5), "model_version": "2.1", "variant": "shadow", "prediction": v}
+        for v in rng.normal(0.2, 0.05, 150).tolist()
+    ]
+    predictions(services, "fraud", rows)
+    assert run_jobs(services, "fraud", "serving", now=end).failures == 0
+    got = latest(services, ["variant_prediction_drift_detected", "variant_prediction_drift_score"])
+    detected = {
+        (k[1], dict(k[3])["variant"], dict(k[3])["method"]): v
+        for k, v in got.items()
+        if k[0] == "variant_prediction_drift_detected" and k[2] == "1h"
+    }
+    assert detected == {("2.0", "canary", "ks"): 1.0, ("2.1", "shadow", "ks"): 0.0}
+
+
+def test_small_variants_get_a_drift_score_but_no_verdict(
+    services: Services, client: TestClient
+) -> None:
+    _traffic(services, client)
+    assert run_jobs(services, "fraud", "serving", now=window_end()).failures == 0
+    assert latest(services, ["variant_prediction_drift_detected"]) == {}
+    assert latest(services, ["variant_prediction_drift_score"]) != {}
+
+
+def test_the_latest_deployment_events_of_the_last_week_are_exported(
+    services: Services, client: TestClient
+) -> None:
+    end = window_end()
+    predictions(services, "fraud", [{"timestamp": at(end, 5), "model_version": "2.0"}])
+    posted = [
+        ("deployed", "2.0", None, 300),
+        ("deployed", "2.0", None, 90),  # the later deploy wins
+        ("rolled_back", "2.0", None, 30),
+        ("model_loaded", "1.0", None, 20),
+        ("deployed", "2.1", "canary", 10),
+        ("deployed", "0.9", None, 8 * 24 * 60),  # older than a week
+    ]
+    for event, version, variant, minutes in posted:
+        body = {"model": "fraud", "event": event, "model_version": version}
+        body |= {"timestamp": at(end, minutes), "load_seconds": 5.0}
+        if variant:
+            body["variant"] = variant
+        r = client.post("/v1/events", json=body)
+        assert r.status_code == 201, r.text
+    assert run_jobs(services, "fraud", "serving", now=end).failures == 0
+    got = {
+        (k[1], dict(k[3])["variant"], dict(k[3])["event"]): v
+        for k, v in latest(services, ["deployment_event_timestamp_seconds"]).items()
+        if k[2] == "1h"
+    }
+
+    def ts(minutes: int) -> float:
+        return (end - timedelta(minutes=minutes)).timestamp()
+
+    assert got == {
+        ("2.0", "production", "deployed"): ts(90),
+        ("2.0", "production", "rolled_back"): ts(30),
+        ("1.0", "production", "model_loaded"): ts(20),
+        ("2.1", "canary", "deployed"): ts(10),
+    }
+    body = client.get("/metrics").text
+    assert 'ml_deployment_event_timestamp_seconds{model="fraud",model_version="2.0",' in body

@@ -603,6 +603,38 @@ def _serving(om: _OpenMetrics) -> None:
         "counter",
         [(v.labels, v.counter(0.05)) for v in VERSIONS],
     )
+    # llm's canary against production: a little slower, as often wrong, predicting alike
+    canaries = [(v, b) for v, b in per_variant(True) if b["variant"] == "canary"]
+    # and fraud 3.2.0 shadowed by 3.3.0 (only the comparison figures)
+    shadow = _Version("fraud", "3.3.0", 60, SYNTHETIC_MINUTES, ("shadow",), drifted=False)
+    canaries += [(shadow, {**shadow.labels, "variant": "shadow", "window": w}) for w in WINDOWS]
+    for name, value in (
+        ("ml_variant_latency_p95_delta_seconds", 0.02),
+        ("ml_variant_error_ratio_delta", 0.001),
+    ):
+        om.family(name, "gauge", [(b, v.at(value)) for v, b in canaries])
+    for name, value in (
+        ("ml_variant_prediction_drift_score", 0.05),
+        ("ml_variant_prediction_drift_detected", 0.0),
+    ):
+        om.family(name, "gauge", [({**b, "method": "ks"}, v.at(value)) for v, b in canaries])
+    # fraud 3.2.0 deployed when it first served (minute 60); the llm canary reloaded at 90
+    events = [
+        ({"model": "fraud", "model_version": "3.2.0", "variant": "production"}, "deployed", 60),
+        ({"model": "llm", "model_version": "7b-v2", "variant": "canary"}, "model_loaded", 90),
+    ]
+    om.family(
+        "ml_deployment_event_timestamp_seconds",
+        "gauge",
+        [
+            (
+                {**labels, "window": w, "event": kind},
+                lambda m, at=at: SYNTHETIC_START + 60.0 * at if m >= at else None,
+            )
+            for labels, kind, at in events
+            for w in WINDOWS
+        ],
+    )
     llm = [v for v in VERSIONS if v.model == "llm"]
     om.family(
         "ml_time_to_first_token_seconds",
