@@ -31,7 +31,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.alerts.configs import alertmanager_config
 from monitor.alerts.render import dump, rule_file
-from monitor.alerts.rules import Alert, Group, RuleSettings, model_quality_group, rollout_group
+from monitor.alerts.rules import (
+    Alert,
+    Group,
+    RuleSettings,
+    model_quality_group,
+    rollout_group,
+    slo_group,
+)
 from monitor.webhooks.signing import verify
 from tests.support import promstack
 
@@ -407,6 +414,7 @@ def test_drift_alert_and_drift_job_trigger_one_signed_retraining_call(
 ROLLOUT_DEADLINE_SECONDS = 150.0
 CANARY_VERSION = "1.1.0"
 ROLLBACK_ALERTS = {"MLVariantLatencyWorse", "MLVariantErrorsWorse", "MLDeploySkew"}
+PEOPLE_ALERTS = {"MLRollbackNotLoaded", "MLRollbackStillFailing"}
 
 
 def fast_group(tmp_path: Path, group: Group, settings: RuleSettings) -> Path:
@@ -475,6 +483,8 @@ def set_up_a_bad_canary(service: Service, sink: Sink) -> None:
     ]
     r = service.client.post("/v1/predictions", json={"predictions": production + canary})
     assert r.status_code == 200, r.text
+    # inside the serving job's window (it ends at the current minute), so chat has objectives
+    post_failing_chat_predictions(service, "before", minutes_ago=2)
     for event, minutes in (("model_loaded", 60), ("rolled_back", 20)):
         ts = (now - timedelta(minutes=minutes)).isoformat()
         body = {"model": "chat", "event": event, "model_version": "2.0", "timestamp": ts}
@@ -485,6 +495,25 @@ def set_up_a_bad_canary(service: Service, sink: Sink) -> None:
         report = service.client.post("/v1/jobs/run", params={"model": model, "job": job})
         assert report.status_code == 200, report.text
         assert report.json()["failures"] == 0, report.text
+
+
+def post_failing_chat_predictions(service: Service, batch: str, minutes_ago: int = 0) -> None:
+    """20 chat predictions, half of them failed: far past chat's 99.9% availability."""
+    now = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    records = [
+        {
+            "prediction_id": f"chat-{batch}-{i}",
+            "model": "chat",
+            "model_version": "2.0",
+            "timestamp": now,
+            "features": {"amount": 1.0},
+            "status": "error" if i % 2 else "ok",
+            "latency_ms": 15.0,
+        }
+        for i in range(20)
+    ]
+    r = service.client.post("/v1/predictions", json={"predictions": records})
+    assert r.status_code == 200, r.text
 
 
 def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_webhook(
@@ -501,7 +530,7 @@ def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_we
     deltas = metric_values(metrics, "ml_variant_latency_p95_delta_seconds")
     assert any(v > 0.3 for v in deltas.values()), deltas
     settings = RuleSettings()
-    rules = fast_group(tmp_path, rollout_group(settings), settings)
+    rules = [fast_group(tmp_path, g, settings) for g in (slo_group(), rollout_group(settings))]
     with start_alertmanager(tmp_path, service) as alertmanager:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -515,18 +544,19 @@ def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_we
                 "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
             },
         }
-        with promstack.start_prometheus(tmp_path, config, [rules]) as prometheus:
+        with promstack.start_prometheus(tmp_path, config, rules) as prometheus:
+            batches = iter(range(1000))
 
             def logs() -> str:
                 seen = [(d.answered, d.headers.get("x-monitor-event-id")) for d in sink.snapshot()]
                 firing = prometheus.query('ALERTS{alertstate="firing"}')
                 return "\n".join(
                     [
+                        f"--- monitor serve ---\n{service.logs()[-2000:]}",
+                        f"--- prometheus ---\n{prometheus.logs()[-1000:]}",
+                        f"--- alertmanager ---\n{alertmanager.logs()[-1000:]}",
                         f"sink: {seen}",
                         f"firing: {[a['metric'] for a in firing]}",
-                        f"--- monitor serve ---\n{service.logs()[-4000:]}",
-                        f"--- prometheus ---\n{prometheus.logs()[-2000:]}",
-                        f"--- alertmanager ---\n{alertmanager.logs()[-2000:]}",
                     ]
                 )
 
@@ -535,7 +565,11 @@ def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_we
                 return {a["labels"]["alertname"]: a for a in alerts}
 
             def all_received() -> bool:
-                return (ROLLBACK_ALERTS | {"MLRollbackNotLoaded"}) <= set(received())
+                # chat keeps failing after its rollback: its counters must move under scrape
+                batch = next(batches)
+                if batch % 10 == 0:
+                    post_failing_chat_predictions(service, str(batch))
+                return set(received()) >= (ROLLBACK_ALERTS | PEOPLE_ALERTS)
 
             def delivered() -> bool:
                 ok = {d.headers["x-monitor-event-id"] for d in sink.snapshot() if d.answered == 200}
@@ -563,6 +597,13 @@ def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_we
     not_loaded = in_alertmanager["MLRollbackNotLoaded"]
     assert not_loaded["labels"]["model"] == "chat"
     assert [r["name"] for r in not_loaded["receivers"]] == ["default"]
+    still_failing = in_alertmanager["MLRollbackStillFailing"]
+    assert {k: still_failing["labels"][k] for k in ("model", "slo", "severity")} == {
+        "model": "chat",
+        "slo": "availability",
+        "severity": "page",
+    }
+    assert [r["name"] for r in still_failing["receivers"]] == ["pager"]
 
     deliveries = sink.snapshot()
     assert [d.answered for d in deliveries[:2]] == [500, 500], final_logs
@@ -591,3 +632,52 @@ def test_rollout_alerts_reach_alertmanager_and_a_bad_canary_is_rolled_back_by_we
         assert (body["model"], body["model_version"]) == (MODEL, CANARY_VERSION), body
     events = service.client.get("/v1/webhooks", params={"model": MODEL}).json()["events"]
     assert [e["status"] for e in events] == ["delivered"] * (len(ROLLBACK_ALERTS) + 1), events
+
+
+def test_a_latency_spike_at_peak_traffic_reaches_alertmanager(tmp_path: Path) -> None:
+    """26 hours of llm's hourly p95 and traffic backfilled into a real Prometheus (200 ms, then
+    600 ms for the last half hour, at a steady 10 predictions/s): the shipped
+    MLLatencySpikeAtPeak compares now with the same hour yesterday and reaches Alertmanager,
+    routed to people (no action)."""
+    now = int(time.time()) // 60 * 60
+    start = now - 26 * 3600
+    labels = 'model="llm",model_version="7b-v2",variant="production",window="1h"'
+    lines = ["# TYPE ml_prediction_latency_seconds gauge"]
+    for t in range(start, now + 1, 60):
+        p95 = 0.6 if t > now - 1800 else 0.2
+        lines.append(f'ml_prediction_latency_seconds{{{labels},quantile="0.95"}} {p95} {t}')
+    lines.append("# TYPE ml_predictions_per_second gauge")
+    lines += [f"ml_predictions_per_second{{{labels}}} 10 {t}" for t in range(start, now + 1, 60)]
+    data = promstack.backfill_openmetrics(tmp_path, "\n".join([*lines, "# EOF", ""]))
+    settings = RuleSettings()
+    rules = fast_group(tmp_path, rollout_group(settings), settings)
+    am_config = alertmanager_config("http://127.0.0.1:9/v1/alertmanager", token_file=None)
+    am_config["route"].update(group_wait="1s", group_interval="1s")
+    with promstack.start_alertmanager(tmp_path, am_config) as alertmanager:
+        config = {
+            "global": {"scrape_interval": "1m", "evaluation_interval": "1s"},
+            "alerting": {
+                "alertmanagers": [{"static_configs": [{"targets": [alertmanager.address]}]}]
+            },
+        }
+        with promstack.start_prometheus(tmp_path, config, [rules], storage=data) as prometheus:
+
+            def received() -> list[dict[str, Any]]:
+                alerts: list[dict[str, Any]] = alertmanager.get("/api/v2/alerts").json()
+                return [a for a in alerts if a["labels"]["alertname"] == "MLLatencySpikeAtPeak"]
+
+            _wait(
+                "MLLatencySpikeAtPeak reaching Alertmanager",
+                lambda: bool(received()),
+                ROLLOUT_DEADLINE_SECONDS,
+                lambda: prometheus.logs()[-3000:] + alertmanager.logs()[-2000:],
+            )
+            (alert,) = received()
+    assert {k: alert["labels"][k] for k in ("model", "variant", "severity")} == {
+        "model": "llm",
+        "variant": "production",
+        "severity": "ticket",
+    }
+    assert "action" not in alert["labels"]
+    assert "0.600 s" in alert["annotations"]["description"]
+    assert [r["name"] for r in alert["receivers"]] == ["default"]
