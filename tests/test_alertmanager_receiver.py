@@ -231,6 +231,14 @@ def test_a_model_without_webhook_is_accepted_and_skipped(client: TestClient) -> 
     assert events(client) == []
 
 
+def test_python_field_names_are_unknown_keys_not_fields(client: TestClient) -> None:
+    # the document names generatorURL; a generator_url key is an unknown field, ignored
+    sent = {k: v for k, v in alert(action="other").items() if k != "generatorURL"}
+    body = notification(sent | {"generator_url": [], "starts_at": 5})
+    r = client.post("/v1/alertmanager", json=body)
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture
 def guarded(db_url: str) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, data_dir=Path("/nonexistent"), api_tokens=["tok-1"])

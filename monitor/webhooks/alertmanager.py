@@ -30,8 +30,9 @@ ACTED_ON: frozenset[str] = frozenset(ACTIONS)
 
 
 class _Wire(BaseModel):
-    # Alertmanager adds fields over time; unknown ones are ignored, not refused.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Alertmanager adds fields over time; unknown ones are ignored, not refused. Fields are
+    # read by their wire names only: a ``generator_url`` key is one of those unknown ones.
+    model_config = ConfigDict(extra="ignore", populate_by_name=False)
 
 
 class Alert(_Wire):
