@@ -246,6 +246,55 @@ DEPLOYMENT_EVENT_TIMESTAMP_SECONDS = _result(
 )
 """Bounded: three event kinds, and the versions and variants a model is capped at."""
 
+MULTIVARIATE_DRIFT_SCORE = _result(
+    "multivariate_drift_score",
+    "Multivariate drift of the features together (method domain_classifier: cross-validated "
+    "ROC AUC, 0.5 = no drift; pca_reconstruction: mean reconstruction error)",
+    ("method",),
+)
+MULTIVARIATE_DRIFT_THRESHOLD = _result(
+    "multivariate_drift_threshold",
+    "The score above which the window is judged drifted (domain classifier: the AUC threshold "
+    "for its sample sizes; PCA: the upper end of the reference band)",
+    ("method",),
+)
+MULTIVARIATE_DRIFT_DETECTED = _result(
+    "multivariate_drift_detected",
+    "1 if the features drifted together in the window (label method)",
+    ("method",),
+)
+SEGMENT_DRIFT_SCORE = _result(
+    "segment_drift_score",
+    "Drift statistic of a feature inside a segment (segment feature=value, top-K plus "
+    "__other__) against the same segment of the reference",
+    ("segment", "feature", "method"),
+)
+SEGMENT_DRIFT_PVALUE = _result(
+    "segment_drift_pvalue",
+    "p-value of a feature's drift inside a segment, Benjamini-Hochberg adjusted across "
+    "segments and features",
+    ("segment", "feature", "method"),
+)
+SEGMENT_DRIFT_DETECTED = _result(
+    "segment_drift_detected",
+    "1 if the feature drifted inside the segment (adjusted p-value at or below 0.05)",
+    ("segment", "feature", "method"),
+    default_threshold=0.05,
+)
+"""Its threshold: the adjusted p-value at or below which a segment's feature drifted."""
+SEGMENT_MISSING_RATIO = _result(
+    "segment_missing_ratio",
+    "Share of the segment's rows with the feature missing (from the segment's sample)",
+    ("segment", "feature"),
+    "ratio",
+)
+SEGMENT_WINDOW_SAMPLES = _result(
+    "segment_window_samples",
+    "Rows of the segment in the window",
+    ("segment",),
+    "rows",
+)
+
 # Counters the ingest path increments.
 PREDICTIONS_TOTAL = Metric(
     "ml_predictions_total",

@@ -263,7 +263,11 @@ def jobs_run(
     model: Annotated[str | None, typer.Option("--model")] = None,
     job: Annotated[
         str | None,
-        typer.Option("--job", help="drift | quality | performance | serving | cost (default: all)"),
+        typer.Option(
+            "--job",
+            help="drift | quality | performance | serving | cost | multivariate | segments "
+            "(default: all)",
+        ),
     ] = None,
 ) -> None:
     """Run the scheduled computations once, now."""

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.catalogue import DATASET_DRIFT_SHARE
 from monitor.ingest.names import (
@@ -68,6 +75,28 @@ class DriftSettings(Strict):
     methods: dict[str, str] = Field(default_factory=dict, description="feature -> method")
     thresholds: dict[str, float] = Field(default_factory=dict, description="feature -> threshold")
     psi_bins: JsonInt = Field(default=10, ge=2, le=100)
+
+
+class MultivariateSettings(Strict):
+    """Multivariate drift (domain classifier, PCA reconstruction); see docs/drift.md."""
+
+    enabled: bool = True
+    sample_rows: JsonInt = Field(
+        default=5000,
+        ge=100,
+        le=100_000,
+        description="rows sampled per side (window and reference); the domain classifier's "
+        "AUC has a sampling sd of about 0.006 at 5000 + 5000",
+    )
+    pca_variance: float = Field(
+        default=0.65, gt=0, le=1, description="share of reference variance the PCA keeps"
+    )
+    top_features: JsonInt = Field(
+        default=3, ge=1, le=20, description="features named as the domain classifier's evidence"
+    )
+
+
+MAX_SEGMENT_FEATURES = 5
 
 
 class CostSettings(Strict):
@@ -161,6 +190,25 @@ class ModelConfig(Strict):
         default=None, description="e.g. ['1h', '24h']"
     )
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    multivariate: MultivariateSettings = Field(default_factory=MultivariateSettings)
+    segments: list[Annotated[str, Field(pattern=FEATURE_NAME.pattern)]] = Field(
+        default_factory=list,
+        max_length=MAX_SEGMENT_FEATURES,
+        description="categorical features whose values get drift and quality per segment",
+        json_schema_extra={"uniqueItems": True},
+    )
+    segment_top_k: JsonInt = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="segment values with their own series (by volume); the rest is __other__",
+    )
+    segment_sample_rows: JsonInt = Field(
+        default=1000,
+        ge=100,
+        le=10_000,
+        description="rows sampled per segment and side for drift per segment",
+    )
     cost: CostSettings = Field(default_factory=CostSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
@@ -175,6 +223,22 @@ class ModelConfig(Strict):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("input_names must not repeat a name")
         return value
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("segments must not repeat a feature")
+        return value
+
+    @model_validator(mode="after")
+    def _segments_declared(self) -> ModelConfig:
+        schema = self.feature_schema()
+        if schema is not None:
+            problems = segment_problems(self.segments, schema)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("model_version")
     @classmethod
@@ -197,6 +261,18 @@ class ModelConfig(Strict):
 
     def stored_config(self) -> dict[str, object]:
         return self.model_dump(mode="json", exclude={"task", "features", "prediction_kind"})
+
+
+def segment_problems(segments: list[str], schema: FeatureSchema) -> list[str]:
+    """What is wrong with ``segments`` for a model with ``schema``: each must be a declared
+    categorical feature."""
+    categorical = set(schema.categorical_names)
+    return [
+        f"segment {name!r} is not a declared categorical feature"
+        + (" (it is numeric)" if name in schema.names else "")
+        for name in segments
+        if name not in categorical
+    ]
 
 
 class EventIn(Strict):

@@ -18,7 +18,16 @@ from monitor.windows import parse_window
 
 __all__ = ["ALL_VERSIONS", "JOB_NAMES", "Job", "JobContext", "Window", "parse_window"]
 
-JOB_NAMES = ("drift", "quality", "performance", "serving", "cost", "estimation")
+JOB_NAMES = (
+    "drift",
+    "quality",
+    "performance",
+    "serving",
+    "cost",
+    "estimation",
+    "multivariate",
+    "segments",
+)
 ALL_VERSIONS = ""
 """``model_version`` of a figure about the model as a whole (exported as no version label)."""
 

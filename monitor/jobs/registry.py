@@ -18,6 +18,8 @@ DEFAULT_PATHS: Mapping[str, str] = {
     "serving": "monitor.jobs.serving:run_serving",
     "cost": "monitor.jobs.cost:run_cost",
     "estimation": "monitor.jobs.estimation:run_estimation",
+    "multivariate": "monitor.jobs.multivariate:run_multivariate",
+    "segments": "monitor.jobs.segments:run_segments",
 }
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 
-from monitor.errors import ConfigError, Conflict, NotFound
+from monitor.errors import ConfigError, Conflict, NotFound, Problem, ValidationFailed
 from monitor.ingest.schema import FeatureSchema, infer_schema
-from monitor.schemas import ModelConfig
+from monitor.schemas import ModelConfig, segment_problems
 from monitor.storage.engine import translate_errors
 from monitor.storage.tables import models
 
@@ -172,7 +172,19 @@ class ModelStore:
         return self.require(name), existing is None
 
     def apply(self, name: str, config: ModelConfig) -> tuple[ModelRecord, bool]:
-        """Create or update a model from its validated configuration (API body, models file)."""
+        """Create or update a model from its validated configuration (API body, models file).
+
+        Segments must be categorical features of the schema the model will have (422 if not).
+        """
+        if config.segments:
+            existing = self.get(name)
+            schema = config.feature_schema() or (existing.schema if existing else FeatureSchema(()))
+            problems = segment_problems(config.segments, schema)
+            if problems:
+                raise ValidationFailed(
+                    "segments must name declared categorical features",
+                    [Problem(p, field="segments") for p in problems],
+                )
         return self.put(
             name,
             task=config.task,
