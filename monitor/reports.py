@@ -1,5 +1,8 @@
 """Evidently HTML data-drift reports: a bounded random sample of a window against the reference.
 
+After Evidently's report comes the multivariate drift section (``monitor.report_multivariate``:
+the multivariate job's scores, verdicts and top features for the same window).
+
 The drift job never needs Evidently; the report is for people. Both sides are sampled to at most
 ``SAMPLE_ROWS`` rows in PostgreSQL (``random() < p`` with a LIMIT), so a report costs seconds
 whatever the window holds. Evidently's own verdicts on the samples can differ slightly from the
@@ -20,6 +23,7 @@ from monitor.errors import NotFound, Problem, ValidationFailed
 from monitor.jobs.base import Window
 from monitor.jobs.estimation import run_estimation
 from monitor.jobs.performance import run_performance
+from monitor.report_multivariate import multivariate_html
 from monitor.runtime import database_url
 from monitor.services import Services, build_services
 from monitor.storage.models import ModelRecord
@@ -114,7 +118,10 @@ def render_report(services: Services, model: ModelRecord, window: Window, versio
         Dataset.from_pandas(samples.reference, data_definition=definition),
     )
     html: str = snapshot.get_html_str(as_iframe=False)
-    return with_section(html, estimated_section(services, model, window, version))
+    sections = estimated_section(services, model, window, version) + multivariate_html(
+        services, model, window, version
+    )
+    return with_section(html, sections)
 
 
 def write_report(

@@ -28,6 +28,8 @@ RECORDS = [rule for group in groups() for rule in group.rules if isinstance(rule
 DRIFT_ALERTS = {
     "MLFeatureDrift",
     "MLDatasetDrift",
+    "MLMultivariateDrift",
+    "MLSegmentDrift",
     "MLPerformanceDrop",
     "MLEstimatedPerformanceDrop",
 }

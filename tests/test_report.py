@@ -110,3 +110,24 @@ def test_report_says_why_there_is_no_estimate(
         settings, model="fraud", window="24h", version="", output=tmp_path / "n.html"
     ).read_text(encoding="utf-8")
     assert "No estimate: the model needs a reference with predictions and labels" in html
+
+
+def test_report_has_the_multivariate_section_with_its_top_features(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(1)
+    model = make_model(services, "pair", ["a", "b", "c"])
+    cov = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    flipped = cov * np.array([[1, -1, 1], [-1, 1, 1], [1, 1, 1]])
+    set_reference(services, model, rng.multivariate_normal(np.zeros(3), cov, 1500))
+    current = rng.multivariate_normal(np.zeros(3), flipped, 1500)
+    insert_predictions(services, model, spread(now(), 1500, 5, rng), current)
+    out = write_report(settings, model="pair", window="24h", version="", output=tmp_path / "r.html")
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('id="ml-monitor-multivariate"') :]
+    assert section.index("</section>") < section.lower().index("</body>")
+    for text in ("domain_classifier", "pca_reconstruction", ">drift<", "1500 of 1500 window"):
+        assert text in section, text
+    top = section[section.index("domain_classifier") :].split("</tr>")[0]
+    assert "a (" in top
+    assert "b (" in top

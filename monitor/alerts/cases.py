@@ -28,6 +28,7 @@ from monitor.catalogue import (
     JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    MULTIVARIATE_DRIFT_DETECTED,
     PERFORMANCE_CEILING,
     PERFORMANCE_FLOOR,
     PREDICTION_ERROR_RATIO,
@@ -35,6 +36,7 @@ from monitor.catalogue import (
     PREDICTIONS_OVER_LATENCY_SLO_TOTAL,
     PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
+    SEGMENT_DRIFT_DETECTED,
     SLO_OBJECTIVE,
     VARIANT_ERROR_RATIO_DELTA,
     VARIANT_LATENCY_P95_DELTA_SECONDS,
@@ -139,6 +141,44 @@ def _drift_cases() -> tuple[Case, ...]:
                 series(WINDOW_SAMPLES.name, {**rows, "window": "24h"}): "20x60",
             },
             (("45m", ()),),
+        ),
+    )
+
+
+def _multivariate_cases() -> tuple[Case, ...]:
+    domain = {**FRAUD, "window": "1h", "method": "domain_classifier"}
+    pca = {**FRAUD, "window": "1h", "method": "pca_reconstruction"}
+    rows = {**FRAUD, "window": "1h", "metric": "multivariate"}
+    segment_de = {**FRAUD, "window": "24h", "segment": "country=DE", "feature": "amount"}
+    segment_fr = {**segment_de, "segment": "country=FR"}
+    return (
+        Case(
+            "multivariate drift fires after 30m on enough rows, per method",
+            "MLMultivariateDrift",
+            {
+                series(MULTIVARIATE_DRIFT_DETECTED.name, domain): "1x60",
+                series(MULTIVARIATE_DRIFT_DETECTED.name, pca): "0x60",
+                series(WINDOW_SAMPLES.name, rows): "5000x60",
+            },
+            (("20m", ()), ("45m", (Expect(domain, 1),))),
+        ),
+        Case(
+            "multivariate drift stays quiet on a sample below the minimum size",
+            "MLMultivariateDrift",
+            {
+                series(MULTIVARIATE_DRIFT_DETECTED.name, domain): "1x60",
+                series(WINDOW_SAMPLES.name, rows): "40x60",
+            },
+            (("45m", ()),),
+        ),
+        Case(
+            "segment drift fires for the drifted segment only, after 30m",
+            "MLSegmentDrift",
+            {
+                series(SEGMENT_DRIFT_DETECTED.name, {**segment_de, "method": "ks"}): "1x60",
+                series(SEGMENT_DRIFT_DETECTED.name, {**segment_fr, "method": "ks"}): "0x60",
+            },
+            (("20m", ()), ("45m", (Expect({**segment_de, "method": "ks"}, 1),))),
         ),
     )
 
@@ -1033,7 +1073,12 @@ def _service_cases() -> tuple[Case, ...]:
 
 
 CASES_BY_FILE: dict[str, tuple[Case, ...]] = {
-    "model": (*_drift_cases(), *_performance_cases(), *_estimated_cases()),
+    "model": (
+        *_drift_cases(),
+        *_multivariate_cases(),
+        *_performance_cases(),
+        *_estimated_cases(),
+    ),
     "slo": _burn_cases(),
     "serving": _serving_cases(),
     "rollout": (*_variant_cases(), *_rollback_cases(), *_latency_spike_cases(), *_skew_cases()),

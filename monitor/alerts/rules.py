@@ -30,12 +30,14 @@ from monitor.catalogue import (
     JOB_LAST_SUCCESS_TIMESTAMP_SECONDS,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    MULTIVARIATE_DRIFT_DETECTED,
     PERFORMANCE_CEILING,
     PERFORMANCE_FLOOR,
     PREDICTION_ERROR_RATIO,
     PREDICTION_LATENCY_SECONDS,
     PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
+    SEGMENT_DRIFT_DETECTED,
     SLO_OBJECTIVE,
     VARIANT_ERROR_RATIO_DELTA,
     VARIANT_LATENCY_P95_DELTA_SECONDS,
@@ -242,6 +244,41 @@ def drift_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
     )
 
 
+def multivariate_alerts(settings: RuleSettings) -> tuple[Alert, ...]:
+    """Drift of the features together (either method) and drift inside a segment. A segment's
+    verdict exists only on at least ``min_samples`` rows and is already Benjamini-Hochberg
+    corrected across segments and features, so its rule needs no guard of its own."""
+    guard = _samples_guard("multivariate", settings)
+    return (
+        Alert(
+            name="MLMultivariateDrift",
+            expr=f"{MULTIVARIATE_DRIFT_DETECTED} == 1\nand {guard}",
+            for_="30m",
+            severity="warning",
+            action=RETRAIN,
+            summary="The features of {{ $labels.model }} {{ $labels.model_version }} drifted "
+            "together ({{ $labels.method }}, {{ $labels.window }} window)",
+            description="The {{ $labels.method }} check tells the {{ $labels.window }} window "
+            "from the reference for 30 minutes, on a sample of at least "
+            f"{settings.drift.min_samples} rows: the features move together differently even "
+            "where no single one drifted. The top features are in GET /v1/models/"
+            "{{ $labels.model }}/drift and in monitor report.",
+        ),
+        Alert(
+            name="MLSegmentDrift",
+            expr=f"{SEGMENT_DRIFT_DETECTED} == 1",
+            for_="30m",
+            severity="warning",
+            action=RETRAIN,
+            summary="{{ $labels.feature }} drifted inside {{ $labels.segment }} for "
+            "{{ $labels.model }} {{ $labels.model_version }} ({{ $labels.window }} window)",
+            description="Against the same segment of the reference, {{ $labels.feature }} "
+            "drifted inside {{ $labels.segment }} for 30 minutes ({{ $labels.method }} test, "
+            "Benjamini-Hochberg adjusted across segments and features).",
+        ),
+    )
+
+
 def _burn_expr(sli: SLI, windows: tuple[tuple[float, str, str], ...], sources: BurnSources) -> str:
     ratio = sources.ratio
     branches = []
@@ -328,6 +365,7 @@ def model_quality_group(settings: RuleSettings) -> Group:
         rules=(
             Record(PERFORMANCE_BASELINE_RECORD, f"avg_over_time({perf}[7d])"),
             *drift_alerts(settings),
+            *multivariate_alerts(settings),
             Alert(
                 name="MLPerformanceDrop",
                 expr=f"{worse}\nand {_samples_guard('performance', settings)}",

@@ -19,6 +19,9 @@ from monitor.catalogue import (
     FEATURE_OUT_OF_RANGE_RATIO,
     MODEL_LOAD_SECONDS,
     MODEL_PERFORMANCE,
+    MULTIVARIATE_DRIFT_DETECTED,
+    MULTIVARIATE_DRIFT_SCORE,
+    MULTIVARIATE_DRIFT_THRESHOLD,
     PERFORMANCE_CEILING,
     PERFORMANCE_FLOOR,
     PREDICTION_DRIFT_SCORE,
@@ -26,6 +29,9 @@ from monitor.catalogue import (
     PREDICTION_LATENCY_SECONDS,
     PREDICTIONS_PER_SECOND,
     PREDICTIONS_TOTAL,
+    SEGMENT_DRIFT_DETECTED,
+    SEGMENT_DRIFT_PVALUE,
+    SEGMENT_WINDOW_SAMPLES,
     WINDOW_SAMPLES,
 )
 from monitor.dashboards.panels import (
@@ -202,6 +208,97 @@ def _drift_details(dashboard: db.Dashboard, drift: DriftSettings) -> db.Dashboar
                 "none",
                 [query(f"{PREDICTION_DRIFT_SCORE}{{{SEL}}}", "{{model_version}} · {{method}}")],
                 min_value=0,
+            )
+        )
+    )
+
+
+def _multivariate(dashboard: db.Dashboard) -> db.Dashboard:
+    """Drift of the features together, and which segment drifted."""
+    by_method = "max by (model_version, method)"
+    by_segment = "by (segment)"
+    return (
+        dashboard.with_row(row("Multivariate and segment drift"))
+        .with_panel(
+            timeseries_panel(
+                "Multivariate drift score",
+                "Domain classifier: cross-validated ROC AUC of telling the window from the "
+                "reference (0.5 = no drift). PCA reconstruction: mean distance from the "
+                "reference's principal subspace. Dashed: each method's threshold for its "
+                "sample size. The top features are in GET /v1/models/{model}/drift.",
+                "none",
+                [
+                    query(
+                        f"{by_method} ({MULTIVARIATE_DRIFT_SCORE}{{{SEL}}})",
+                        "{{model_version}} · {{method}}",
+                    ),
+                    query(
+                        f"{by_method} ({MULTIVARIATE_DRIFT_THRESHOLD}{{{SEL}}})",
+                        "{{model_version}} · {{method}} threshold",
+                    ),
+                ],
+                width=12,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Multivariate drift",
+                "Methods whose verdict is drift in the window (domain classifier, PCA).",
+                "none",
+                [query(f"sum({MULTIVARIATE_DRIFT_DETECTED}{{{SEL}}})", instant=True)],
+                steps=((None, "green"), (1, "red")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Drifted segments",
+                "Segments (top-K values by volume plus __other__) with at least one drifted "
+                "feature, Benjamini-Hochberg corrected across segments and features.",
+                "none",
+                [
+                    query(
+                        f"count(max {by_segment} ({SEGMENT_DRIFT_DETECTED}{{{SEL}}}) == 1) or "
+                        "vector(0)",
+                        instant=True,
+                    )
+                ],
+                steps=((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Which segment drifted",
+                "Per segment (feature=value): drifted features, the smallest adjusted p-value "
+                "and the segment's rows in the window. Segments below min_samples rows give no "
+                "verdict.",
+                "none",
+                [
+                    table_query(f"sum {by_segment} ({SEGMENT_DRIFT_DETECTED}{{{SEL}}})"),
+                    table_query(f"min {by_segment} ({SEGMENT_DRIFT_PVALUE}{{{SEL}}})"),
+                    table_query(f"max {by_segment} ({SEGMENT_WINDOW_SAMPLES}{{{SEL}}})"),
+                ],
+                columns={
+                    "Value #A": "Drifted features",
+                    "Value #B": "Smallest adjusted p",
+                    "Value #C": "Rows",
+                },
+                colored={"Value #A": ((None, "green"), (1, "red"))},
+                width=12,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Drifted features by segment",
+                "Every (segment, feature) whose drift verdict is positive, with its test.",
+                "none",
+                [
+                    table_query(
+                        f"max by (segment, feature, method) ({SEGMENT_DRIFT_DETECTED}{{{SEL}}}) "
+                        "== 1"
+                    )
+                ],
+                columns={"Value #A": "Drifted (1 = yes)"},
+                width=12,
             )
         )
     )
@@ -402,4 +499,5 @@ def model() -> db.Dashboard:
     )
     dashboard = deployment_annotations(model_variables(dashboard)).with_row(row("Drift"))
     dashboard = _drift_details(_drift_stats(dashboard, drift), drift)
+    dashboard = _multivariate(dashboard)
     return _traffic(_estimated(_performance(_quality(dashboard), drift)))

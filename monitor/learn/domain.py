@@ -4,6 +4,8 @@ A gradient-boosting classifier is cross-validated on a bounded, balanced sample 
 number of rows from each side, stratified folds); its mean out-of-fold ROC AUC is the score,
 0.5 when the two are indistinguishable. Feature importance is the drop in held-out AUC when a
 column is shuffled (gradient boosting in scikit-learn has no split-gain importance).
+It runs on one thread (threadpoolctl): the jobs run beside other work, and OpenMP threads
+spinning for a busy core make a fit many times slower, not faster.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from monitor.stats._arrays import EmptySampleError, FloatArray
 from monitor.stats.performance import roc_auc
@@ -96,9 +99,10 @@ def domain_classifier(
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     aucs: list[float] = []
     importances = np.zeros(x.shape[1])
-    for i, (train, test) in enumerate(folds.split(x, y)):
-        model = _classifier(mask, seed).fit(x[train], y[train])
-        aucs.append(_auc(model, x[test], y[test]))
-        if i == 0:
-            importances = _permutation_drop(model, x[test], y[test], rng)
+    with threadpool_limits(limits=1):
+        for i, (train, test) in enumerate(folds.split(x, y)):
+            model = _classifier(mask, seed).fit(x[train], y[train])
+            aucs.append(_auc(model, x[test], y[test]))
+            if i == 0:
+                importances = _permutation_drop(model, x[test], y[test], rng)
     return DomainScore(float(np.mean(aucs)), tuple(aucs), importances, ref.shape[0], cur.shape[0])

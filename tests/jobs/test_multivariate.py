@@ -5,8 +5,10 @@ data at small n raises no alarm over several seeds; the results reach /metrics."
 from __future__ import annotations
 
 import numpy as np
+from fastapi.testclient import TestClient
 from scipy import stats
 
+from monitor.api.app import create_app
 from monitor.jobs.multivariate import (
     DOMAIN_CLASSIFIER,
     PCA_RECONSTRUCTION,
@@ -143,11 +145,7 @@ def test_disabled_or_without_reference_it_computes_nothing(services: Services) -
     assert run_multivariate(services, bare, window("24h", now())) == []
 
 
-def test_the_runner_writes_it_and_metrics_show_it(services: Services, settings: object) -> None:
-    from fastapi.testclient import TestClient
-
-    from monitor.api.app import create_app
-
+def test_the_runner_writes_it_and_metrics_show_it(services: Services) -> None:
     rng = np.random.default_rng(9)
     _model(services, _correlated(rng, 2000, 0.8), _correlated(rng, 1000, -0.8))
     report = run_jobs(services, "m", "multivariate")
@@ -163,3 +161,17 @@ def test_the_runner_writes_it_and_metrics_show_it(services: Services, settings: 
     assert 'window="24h"' in line
     assert line.endswith(" 1.0")
     assert "top_features" not in body  # the explanation is in the results' details, not labels
+
+
+def test_the_drift_endpoint_shows_scores_and_top_features(
+    client: TestClient, services: Services
+) -> None:
+    rng = np.random.default_rng(2)
+    _model(services, _correlated(rng, 2000, 0.8), _correlated(rng, 1500, -0.8))
+    assert run_jobs(services, "m", "multivariate").failures == 0
+    body = client.get("/v1/models/m/drift", params={"window": "24h"}).json()
+    domain = body["multivariate"][DOMAIN_CLASSIFIER]
+    assert domain["detected"] is True
+    assert domain["score"] > domain["threshold"]
+    assert {f["feature"] for f in domain["top_features"][:2]} == {"a", "b"}
+    assert body["multivariate"][PCA_RECONSTRUCTION]["detected"] is True

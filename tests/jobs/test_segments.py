@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
+from monitor.api.app import create_app
+from monitor.jobs.runner import run_jobs
 from monitor.jobs.segments import evaluate_segments, run_segments
 from monitor.services import Services
 from monitor.storage.models import ModelRecord
@@ -63,9 +65,22 @@ def test_drift_in_one_segment_is_found_there(services: Services) -> None:
     assert {k[0] for k in detected} == {"country=DE", "country=FR", "country=IT", "country=ES"}
     rows = {r.labels["segment"]: r.value for r in results if r.metric == "segment_window_samples"}
     assert sum(v for v in rows.values() if v is not None) == 8000  # exact counts, no __other__
+    by_segment = {s["segment"]: s for s in _endpoint_segments(services)}
+    assert by_segment["country=IT"]["rows"] == rows["country=IT"]
+    assert "amount" in {f["feature"] for f in by_segment["country=IT"]["drifted"]}
     missing = [r for r in results if r.metric == "segment_missing_ratio"]
     assert missing
     assert all(r.value == 0.0 for r in missing)
+
+
+def _endpoint_segments(services: Services) -> list[dict[str, object]]:
+    """GET /v1/models/m/drift after a run of the segments job."""
+    assert run_jobs(services, "m", "segments").failures == 0
+    with TestClient(create_app(services)) as client:
+        body = client.get("/v1/models/m/drift", params={"window": "24h"}).json()
+    (version,) = body["versions"]
+    segments: list[dict[str, object]] = version["segments"]
+    return segments
 
 
 def test_stable_data_over_many_segments_and_features_does_not_page(services: Services) -> None:

@@ -485,9 +485,67 @@ def _model_quality(om: _OpenMetrics) -> None:
                     ("performance", 800),
                     ("serving", 5000),
                     ("estimated_performance", 5000),
+                    ("multivariate", 5000),
                 )
             ]
         ),
+    )
+    om.family(
+        "ml_multivariate_drift_score",
+        "gauge",
+        per_window(
+            lambda v, base: [
+                ({**base, "method": "domain_classifier"}, v.at(0.81 if v.drifted else 0.51)),
+                ({**base, "method": "pca_reconstruction"}, v.at(_wave(1.4, 0.05))),
+            ]
+        ),
+    )
+    om.family(
+        "ml_multivariate_drift_threshold",
+        "gauge",
+        per_window(
+            lambda v, base: [
+                ({**base, "method": "domain_classifier"}, v.at(0.55)),
+                ({**base, "method": "pca_reconstruction"}, v.at(1.5)),
+            ]
+        ),
+    )
+    om.family(
+        "ml_multivariate_drift_detected",
+        "gauge",
+        per_window(
+            lambda v, base: [
+                ({**base, "method": "domain_classifier"}, v.at(float(v.drifted))),
+                ({**base, "method": "pca_reconstruction"}, v.at(0.0)),
+            ]
+        ),
+    )
+    segments = ("country=DE", "country=FR", "country=__other__")
+
+    def per_segment(value: Callable[[_Version, str], float]) -> Any:
+        return lambda v, base: [
+            ({**base, "segment": s, "feature": "amount", "method": "ks"}, v.at(value(v, s)))
+            for s in segments
+        ]
+
+    def drifted_de(v: _Version, segment: str) -> float:
+        return float(v.drifted and segment == "country=DE")
+
+    om.family(
+        "ml_segment_drift_score",
+        "gauge",
+        per_window(per_segment(lambda v, s: 0.2 if drifted_de(v, s) else 0.03)),
+    )
+    om.family(
+        "ml_segment_drift_pvalue",
+        "gauge",
+        per_window(per_segment(lambda v, s: 0.001 if drifted_de(v, s) else 0.6)),
+    )
+    om.family("ml_segment_drift_detected", "gauge", per_window(per_segment(drifted_de)))
+    om.family(
+        "ml_segment_window_samples",
+        "gauge",
+        per_window(lambda v, base: [({**base, "segment": s}, v.at(1000.0)) for s in segments]),
     )
     om.family(
         "ml_cost_per_million_predictions",

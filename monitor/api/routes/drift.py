@@ -15,7 +15,10 @@ from monitor.catalogue import (
     DATASET_DRIFT_SHARE,
     FEATURE_DRIFT_SCORE,
     LABEL_DRIFT_SCORE,
+    MULTIVARIATE_DRIFT_SCORE,
     PREDICTION_DRIFT_SCORE,
+    SEGMENT_DRIFT_DETECTED,
+    SEGMENT_WINDOW_SAMPLES,
     WINDOW_SAMPLES,
 )
 from monitor.errors import NotFound
@@ -48,7 +51,11 @@ METRICS = (
     PREDICTION_DRIFT_SCORE.result,
     LABEL_DRIFT_SCORE.result,
     WINDOW_SAMPLES.result,
+    MULTIVARIATE_DRIFT_SCORE.result,
+    SEGMENT_DRIFT_DETECTED.result,
+    SEGMENT_WINDOW_SAMPLES.result,
 )
+_MULTIVARIATE_FIELDS = ("threshold", "detected", "top_features", "n_ref", "n_cur", "lower", "upper")
 _FEATURE_FIELDS = ("method", "score", "pvalue", "threshold", "detected", "n_ref", "n_cur", "psi")
 
 
@@ -74,7 +81,10 @@ def _version(rows: Sequence[StoredResult]) -> dict[str, Any]:
         "features": [],
         "prediction": None,
         "label": None,
+        "multivariate": {},
+        "segments": [],
     }
+    segments: dict[str, dict[str, Any]] = {}
     for r in latest:
         details = dict(r.details or {})
         # "threshold" tells the verdict's score from its PSI companion
@@ -91,8 +101,32 @@ def _version(rows: Sequence[StoredResult]) -> dict[str, Any]:
             body["rows"] = r.value
         elif r.metric == WINDOW_SAMPLES.result and r.labels.get("metric") == "reference":
             body["reference_rows"] = r.value
+        elif r.metric == MULTIVARIATE_DRIFT_SCORE.result:
+            method = {key: details.get(key) for key in _MULTIVARIATE_FIELDS if key in details}
+            body["multivariate"][r.labels.get("method", "")] = {"score": r.value, **method}
+        elif r.metric in (SEGMENT_DRIFT_DETECTED.result, SEGMENT_WINDOW_SAMPLES.result):
+            _segment(segments, r)
     body["features"].sort(key=lambda f: f["feature"] or "")
+    body["segments"] = [segments[k] for k in sorted(segments)]
     return body
+
+
+def _segment(segments: dict[str, dict[str, Any]], r: StoredResult) -> None:
+    """One segment's rows and drifted features (series are top-K + __other__: bounded)."""
+    label = r.labels.get("segment", "")
+    entry = segments.setdefault(label, {"segment": label, "rows": None, "drifted": []})
+    if r.metric == SEGMENT_WINDOW_SAMPLES.result:
+        entry["rows"] = r.value
+    elif r.value == 1.0:
+        details = dict(r.details or {})
+        entry["drifted"].append(
+            {
+                "feature": r.labels.get("feature"),
+                "method": r.labels.get("method"),
+                "adjusted_pvalue": details.get("adjusted_pvalue"),
+            }
+        )
+        entry["drifted"].sort(key=lambda f: f["feature"] or "")
 
 
 def drift_body(
@@ -118,7 +152,9 @@ def drift_body(
     }
     if len(versions) == 1:  # the common case, flat as well
         only = versions[0]
-        body |= {k: only[k] for k in ("dataset_drift_share", "dataset_drift", "features")}
+        body |= {
+            k: only[k] for k in ("dataset_drift_share", "dataset_drift", "features", "multivariate")
+        }
     return body
 
 
