@@ -1,7 +1,7 @@
 """The multivariate drift job: do the features, taken together, still look like the reference?
 
 Per model version with rows in the window and an active reference: a bounded random sample of
-the window and of the reference (``storage.feature_samples``, ``multivariate.sample_rows`` rows
+the window and of the reference (``storage.rowsample``, ``multivariate.sample_rows`` rows
 per side, default 5000), then
 
 - the **domain classifier** (``learn.domain``): cross-validated ROC AUC of a classifier telling
@@ -34,18 +34,17 @@ from monitor.catalogue import (
     MULTIVARIATE_DRIFT_THRESHOLD,
     WINDOW_SAMPLES,
 )
-from monitor.ingest.schema import NUMERIC, FeatureSchema
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
 from monitor.jobs.drift import drift_settings
 from monitor.learn.domain import MIN_ROWS, domain_classifier
 from monitor.schemas import MultivariateSettings
 from monitor.stats import multivariate
-from monitor.storage import feature_samples
+from monitor.storage import rowsample
 from monitor.storage.database import Database
-from monitor.storage.feature_samples import FloatArray, ObjectArray, RowSample, VersionRows
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
+from monitor.storage.rowsample import FloatArray, RowSample
 from monitor.storage.span import Span
 
 DOMAIN_CLASSIFIER = "domain_classifier"
@@ -97,86 +96,60 @@ def evaluate_multivariate(
         return []
     min_samples = max(drift_settings(model).min_samples, MIN_ROWS)
     span = Span(model.id, window.start, window.end)
-    return [
-        _version(db, model, window, v, settings, min_samples)
-        for v in feature_samples.versions_in(db, span)
-    ]
-
-
-def _version(
-    db: Database,
-    model: ModelRecord,
-    window: Window,
-    version: VersionRows,
-    settings: MultivariateSettings,
-    min_samples: int,
-) -> VersionMultivariate:
-    schema = model.schema
-    n_num, n_cat = len(schema.num_index), len(schema.cat_index)
-    span = Span(model.id, window.start, window.end)
-    current = feature_samples.sample(
-        db,
-        feature_samples.window_rows(model.id, version.version, span),
-        limit=settings.sample_rows,
-        n_num=n_num,
-        n_cat=n_cat,
-        seed=feature_samples.seed_of(window.end, model.id, version.version),
-    )
-    reference = feature_samples.sample(
-        db,
-        feature_samples.reference_rows(version.reference_id),
-        limit=settings.sample_rows,
-        n_num=n_num,
-        n_cat=n_cat,
-        seed=feature_samples.seed_of(window.end, version.reference_id),
-    )
-    methods: tuple[MethodDrift, ...] = ()
-    if min(current.rows, reference.rows) >= min_samples:
-        methods = compare(schema, reference, current, settings, seed=model.id)
-    return VersionMultivariate(
-        version.version,
-        version.reference_rows,
-        version.rows,
-        reference.rows,
-        current.rows,
-        methods,
-    )
+    out: list[VersionMultivariate] = []
+    for reference in rowsample.active_references(db, model.id):
+        windows = rowsample.window_samples(db, reference.scope, span, schema, settings.sample_rows)
+        if not windows:
+            continue
+        sample = rowsample.reference_sample(db, reference, schema, settings.sample_rows)
+        for version, current in sorted(windows.items()):
+            methods: tuple[MethodDrift, ...] = ()
+            if min(current.size, sample.size) >= min_samples:
+                methods = compare(sample, current, settings, seed=model.id)
+            out.append(
+                VersionMultivariate(
+                    version,
+                    reference.row_count,
+                    current.population,
+                    sample.size,
+                    current.size,
+                    methods,
+                )
+            )
+    return out
 
 
 def compare(
-    schema: FeatureSchema,
-    reference: RowSample,
-    current: RowSample,
-    settings: MultivariateSettings,
-    *,
-    seed: int = 0,
+    reference: RowSample, current: RowSample, settings: MultivariateSettings, *, seed: int = 0
 ) -> tuple[MethodDrift, ...]:
-    """Both methods on two samples of rows with ``schema``'s features."""
-    names = [f.name for f in schema.features]
-    ref_x, cur_x, categorical = classifier_matrices(schema, reference, current)
+    """Both methods on two samples of rows with the same features."""
+    ref_x, cur_x = classifier_matrices(reference, current)
     with threadpool_limits(limits=1):
-        domain = _domain(names, ref_x, cur_x, categorical, settings, seed)
+        domain = _domain(reference, ref_x, cur_x, settings, seed)
         pca = _pca(
-            frequency_matrix(schema, reference, reference),
-            frequency_matrix(schema, reference, current),
-            settings,
+            frequency_matrix(reference, reference), frequency_matrix(reference, current), settings
         )
     return domain, pca
 
 
 def _domain(
-    names: list[str],
+    reference: RowSample,
     ref_x: FloatArray,
     cur_x: FloatArray,
-    categorical: list[bool],
     settings: MultivariateSettings,
     seed: int,
 ) -> MethodDrift:
     score = domain_classifier(
-        ref_x, cur_x, categorical=categorical, max_rows=settings.sample_rows, seed=seed
+        ref_x,
+        cur_x,
+        categorical=reference.categorical,
+        max_rows=settings.sample_rows,
+        seed=seed,
     )
     threshold = multivariate.domain_auc_threshold(score.n_reference, score.n_current)
-    top = multivariate.top_features(names, score.importances, k=settings.top_features)
+    top = multivariate.top_features(
+        list(reference.names), score.importances, k=settings.top_features
+    )
     return MethodDrift(
         DOMAIN_CLASSIFIER,
         score.auc,
@@ -213,65 +186,53 @@ def _pca(ref_x: FloatArray, cur_x: FloatArray, settings: MultivariateSettings) -
 
 
 # --- feature matrices --------------------------------------------------------------------------
+# A sample holds categorical values as their hashtext codes (NaN = missing).
 
 
-def _numeric(schema: FeatureSchema, sample: RowSample, name: str) -> FloatArray:
-    return sample.num[:, schema.num_index[name]]
-
-
-def _categories(schema: FeatureSchema, sample: RowSample, name: str) -> ObjectArray:
-    return sample.cat[:, schema.cat_index[name]]
-
-
-def _codes(ref: ObjectArray, cur: ObjectArray) -> tuple[FloatArray, FloatArray]:
-    """Category codes 0.. by frequency in both samples (the rest pooled), NaN = missing."""
+def _codes(ref: FloatArray, cur: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Category codes 0.. by frequency in both samples, the rarer ones pooled at
+    ``MAX_CATEGORIES``; NaN = missing."""
     both = np.concatenate([ref, cur])
-    present = both[np.array([v is not None for v in both], dtype=bool)]
-    values, counts = np.unique(present, return_counts=True)
-    kept = values[np.argsort(-counts, kind="stable")][:MAX_CATEGORIES]
-    code = {v: float(i) for i, v in enumerate(kept)}
-    pooled = float(len(kept))
+    values, counts = np.unique(both[~np.isnan(both)], return_counts=True)
+    rank = np.empty(values.size)
+    rank[np.argsort(-counts, kind="stable")] = np.arange(values.size)
+    code = np.minimum(rank, MAX_CATEGORIES)
 
-    def encode(column: ObjectArray) -> FloatArray:
-        return np.array([np.nan if v is None else code.get(v, pooled) for v in column])
+    def encode(column: FloatArray) -> FloatArray:
+        out = np.full(column.size, np.nan)
+        present = ~np.isnan(column)
+        out[present] = code[np.searchsorted(values, column[present])]
+        return out
 
     return encode(ref), encode(cur)
 
 
-def classifier_matrices(
-    schema: FeatureSchema, reference: RowSample, current: RowSample
-) -> tuple[FloatArray, FloatArray, list[bool]]:
-    """Reference and window rows for the domain classifier, and which columns are categories."""
-    ref_cols: list[FloatArray] = []
-    cur_cols: list[FloatArray] = []
-    for f in schema.features:
-        if f.kind == NUMERIC:
-            ref_cols.append(_numeric(schema, reference, f.name))
-            cur_cols.append(_numeric(schema, current, f.name))
-        else:
-            ref_codes, cur_codes = _codes(
-                _categories(schema, reference, f.name), _categories(schema, current, f.name)
-            )
-            ref_cols.append(ref_codes)
-            cur_cols.append(cur_codes)
-    categorical = [f.kind != NUMERIC for f in schema.features]
-    return np.column_stack(ref_cols), np.column_stack(cur_cols), categorical
+def classifier_matrices(reference: RowSample, current: RowSample) -> tuple[FloatArray, FloatArray]:
+    """Reference and window rows for the domain classifier: categories as codes 0..250."""
+    ref_x, cur_x = reference.features.copy(), current.features.copy()
+    for j, categorical in enumerate(reference.categorical):
+        if categorical:
+            ref_x[:, j], cur_x[:, j] = _codes(reference.features[:, j], current.features[:, j])
+    return ref_x, cur_x
 
 
-def frequency_matrix(schema: FeatureSchema, reference: RowSample, sample: RowSample) -> FloatArray:
+def frequency_matrix(reference: RowSample, sample: RowSample) -> FloatArray:
     """``sample``'s rows for the PCA: numeric values, and each category's share of the
     reference sample (0 for a value the reference does not have, NaN when missing)."""
-    columns: list[FloatArray] = []
-    for f in schema.features:
-        if f.kind == NUMERIC:
-            columns.append(_numeric(schema, sample, f.name))
+    out = sample.features.copy()
+    for j, categorical in enumerate(reference.categorical):
+        if not categorical:
             continue
-        present = [v for v in _categories(schema, reference, f.name) if v is not None]
-        values, counts = np.unique(np.array(present, dtype=object), return_counts=True)
-        share = {v: n / max(len(present), 1) for v, n in zip(values, counts, strict=True)}
-        column = _categories(schema, sample, f.name)
-        columns.append(np.array([np.nan if v is None else share.get(v, 0.0) for v in column]))
-    return np.column_stack(columns)
+        ref = reference.features[:, j]
+        values, counts = np.unique(ref[~np.isnan(ref)], return_counts=True)
+        column = sample.features[:, j]
+        if values.size == 0:
+            out[:, j] = np.where(np.isnan(column), np.nan, 0.0)
+            continue
+        at = np.clip(np.searchsorted(values, column), 0, values.size - 1)
+        share = np.where(values[at] == column, counts[at] / counts.sum(), 0.0)
+        out[:, j] = np.where(np.isnan(column), np.nan, share)
+    return out
 
 
 # --- write -------------------------------------------------------------------------------------

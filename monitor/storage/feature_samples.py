@@ -1,5 +1,6 @@
-"""Bounded, stratified random samples of rows, for the methods that need raw rows together
-(multivariate drift, drift per segment, label-free performance estimation).
+"""Bounded, stratified random samples of rows: drift per segment compares each segment of a
+window with the same segment of the reference, so each segment needs rows of its own, however
+small its share (a uniform sample, ``storage.rowsample``, would give a 1 % segment 1 % of it).
 
 A sample holds at most ``limit`` rows per stratum, drawn uniformly within the stratum.
 PostgreSQL first counts each stratum's rows (one scan of the window's index range), then keeps
