@@ -6,14 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from monitor.catalogue import DATASET_DRIFT_SHARE
 from monitor.ingest.names import (
@@ -194,7 +187,9 @@ class ModelConfig(Strict):
     segments: list[Annotated[str, Field(pattern=FEATURE_NAME.pattern)]] = Field(
         default_factory=list,
         max_length=MAX_SEGMENT_FEATURES,
-        description="categorical features whose values get drift and quality per segment",
+        description="categorical features whose values get drift and quality per segment; "
+        "each must be a categorical feature of the model's schema (the body's features, else "
+        "the stored ones), or the request is a 409",
         json_schema_extra={"uniqueItems": True},
     )
     segment_top_k: JsonInt = Field(
@@ -230,15 +225,6 @@ class ModelConfig(Strict):
         if len(set(value)) != len(value):
             raise ValueError("segments must not repeat a feature")
         return value
-
-    @model_validator(mode="after")
-    def _segments_declared(self) -> ModelConfig:
-        schema = self.feature_schema()
-        if schema is not None:
-            problems = segment_problems(self.segments, schema)
-            if problems:
-                raise ValueError("; ".join(problems))
-        return self
 
     @field_validator("model_version")
     @classmethod

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 
-from monitor.errors import ConfigError, Conflict, NotFound, Problem, ValidationFailed
+from monitor.errors import ConfigError, Conflict, NotFound
 from monitor.ingest.schema import FeatureSchema, infer_schema
 from monitor.schemas import ModelConfig, segment_problems
 from monitor.storage.engine import translate_errors
@@ -174,16 +174,17 @@ class ModelStore:
     def apply(self, name: str, config: ModelConfig) -> tuple[ModelRecord, bool]:
         """Create or update a model from its validated configuration (API body, models file).
 
-        Segments must be categorical features of the schema the model will have (422 if not).
+        Segments must be categorical features of the schema the model will have: a 409 if not
+        (whether they are depends on the stored schema, as a schema change's conflict does).
         """
         if config.segments:
             existing = self.get(name)
             schema = config.feature_schema() or (existing.schema if existing else FeatureSchema(()))
             problems = segment_problems(config.segments, schema)
             if problems:
-                raise ValidationFailed(
-                    "segments must name declared categorical features",
-                    [Problem(p, field="segments") for p in problems],
+                raise Conflict(
+                    "segments must name categorical features of the model's schema: "
+                    + "; ".join(problems)
                 )
         return self.put(
             name,

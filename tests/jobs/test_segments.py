@@ -78,6 +78,14 @@ def _endpoint_segments(services: Services) -> list[dict[str, object]]:
     assert run_jobs(services, "m", "segments").failures == 0
     with TestClient(create_app(services)) as client:
         body = client.get("/v1/models/m/drift", params={"window": "24h"}).json()
+        metrics = client.get("/metrics").text
+    drifted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("ml_segment_drift_detected{") and line.endswith(" 1.0")
+    ]
+    assert any('segment="country=IT"' in s and 'feature="amount"' in s for s in drifted)
+    assert body["segments"] == body["versions"][0]["segments"]
     (version,) = body["versions"]
     segments: list[dict[str, object]] = version["segments"]
     return segments
@@ -145,17 +153,20 @@ def test_segments_must_be_declared_categorical_features(client: TestClient) -> N
     ]
     ok = client.put("/v1/models/m", json={"features": features, "segments": ["country"]})
     assert ok.status_code == 201, ok.text
+    # whether a segment is valid depends on the schema (the body's, else the stored one):
+    # a conflict with the model's state, like a schema change, not a malformed body
     for segments, word in ((["amount"], "numeric"), (["planet"], "planet")):
         bad = client.put("/v1/models/m", json={"features": features, "segments": segments})
-        assert bad.status_code == 422, bad.text
-        assert word in bad.text
-    # without features in the body, the stored schema is what segments are checked against
+        assert bad.status_code == 409, bad.text
+        assert word in bad.json()["error"]["message"]
     assert client.put("/v1/models/m", json={"segments": ["country"]}).status_code == 200
     bad = client.put("/v1/models/m", json={"segments": ["amount"]})
-    assert bad.status_code == 422
-    assert bad.json()["error"]["details"][0]["field"] == "segments"
+    assert bad.status_code == 409
+    assert "'amount' is not a declared categorical feature" in bad.json()["error"]["message"]
+    assert client.get("/v1/models/m").json()["config"]["segments"] == ["country"]  # unchanged
     fresh = client.put("/v1/models/new", json={"segments": ["country"]})
-    assert fresh.status_code == 422  # no schema yet: nothing is declared
+    assert fresh.status_code == 409  # no schema yet: nothing is declared
+    assert client.put("/v1/models/m", json={"segments": ["country", "country"]}).status_code == 422
     assert client.get("/v1/models/new").status_code == 404  # and nothing was stored
     too_many = client.put("/v1/models/m", json={"segment_top_k": 1000})
     assert too_many.status_code == 422
