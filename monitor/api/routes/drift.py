@@ -152,9 +152,8 @@ def drift_body(
     }
     if len(versions) == 1:  # the common case, flat as well
         only = versions[0]
-        body |= {
-            k: only[k] for k in ("dataset_drift_share", "dataset_drift", "features", "multivariate")
-        }
+        flat = ("dataset_drift_share", "dataset_drift", "features", "multivariate", "segments")
+        body |= {k: only[k] for k in flat}
     return body
 
 
