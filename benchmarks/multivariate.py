@@ -59,18 +59,17 @@ def _window() -> Any:
 
 
 def child_ours(url: str) -> dict[str, Any]:
-    from monitor.jobs.multivariate import evaluate_multivariate
+    """The jobs' computations; then the multivariate one again, split into read and compute."""
+    from monitor.jobs.multivariate import compare, evaluate_multivariate, settings_of
     from monitor.jobs.segments import evaluate_segments
+    from monitor.storage import rowsample
+    from monitor.storage.span import Span
 
     services = _services(url)
     model = services.models.require("bench")
     clock = time.perf_counter()
     (version,) = evaluate_multivariate(services.db, model, _window())
     multivariate = time.perf_counter() - clock
-    from monitor.jobs.multivariate import compare, settings_of
-    from monitor.storage import rowsample
-    from monitor.storage.span import Span
-
     window = _window()
     clock = time.perf_counter()
     (reference,) = rowsample.active_references(services.db, model.id)
