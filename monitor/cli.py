@@ -265,7 +265,7 @@ def jobs_run(
         str | None,
         typer.Option(
             "--job",
-            help="drift | quality | performance | serving | cost | multivariate | segments "
+            help="drift | quality | performance | serving | cost | estimation | multivariate | segments "
             "(default: all)",
         ),
     ] = None,

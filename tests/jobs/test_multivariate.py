@@ -59,7 +59,7 @@ def test_a_correlation_sign_flip_is_caught_and_explained(services: Services) -> 
     # every marginal is N(0, 1) on both sides: no univariate test sees a thing
     assert min(stats.ks_2samp(reference[:, j], current[:, j]).pvalue for j in range(4)) > 0.05
     model = _model(services, reference, current)
-    results = run_multivariate(services, model, window("24h", now()))
+    results = run_multivariate(services.context, model, window("24h", now()))
     detected = _by_method(results, "multivariate_drift_detected")
     assert {m: r.value for m, r in detected.items()} == {
         DOMAIN_CLASSIFIER: 1.0,
@@ -126,7 +126,7 @@ def test_the_sample_is_bounded_and_below_min_samples_there_is_no_verdict(
     small = _model(services, _correlated(rng, 3000, 0.5), _correlated(rng, 50, 0.5), name="small")
     (version,) = evaluate_multivariate(services.db, small, window("24h", now()))
     assert version.methods == ()  # 50 rows < drift.min_samples (100)
-    results = run_multivariate(services, small, window("24h", now()))
+    results = run_multivariate(services.context, small, window("24h", now()))
     assert [r.metric for r in results] == ["window_samples"]
 
 
@@ -138,11 +138,11 @@ def test_disabled_or_without_reference_it_computes_nothing(services: Services) -
         _correlated(rng, 500, -0.5),
         multivariate={"enabled": False},
     )
-    assert run_multivariate(services, off, window("24h", now())) == []
+    assert run_multivariate(services.context, off, window("24h", now())) == []
     bare = make_model(services, "bare", NAMES)
     end = now()
     insert_predictions(services, bare, spread(end, 300, 2, rng), _correlated(rng, 300, 0.5))
-    assert run_multivariate(services, bare, window("24h", now())) == []
+    assert run_multivariate(services.context, bare, window("24h", now())) == []
 
 
 def test_the_runner_writes_it_and_metrics_show_it(services: Services) -> None:

@@ -51,7 +51,7 @@ def test_drift_in_one_segment_is_found_there(services: Services) -> None:
         _rows(rng, countries, 8000),
         _rows(rng, countries, 8000, shift={"IT": 0.5}),
     )
-    results = run_segments(services, model, window("24h", now()))
+    results = run_segments(services.context, model, window("24h", now()))
     detected = {
         (r.labels["segment"], r.labels["feature"]): r.value
         for r in results
@@ -138,7 +138,7 @@ def test_a_thousand_distinct_values_make_top_k_plus_other(services: Services) ->
         _rows(rng, countries, 5000),
         segment_top_k=5,
     )
-    results = run_segments(services, model, window("24h", now()))
+    results = run_segments(services.context, model, window("24h", now()))
     segments = {r.labels["segment"] for r in results}
     assert len(segments) == 6
     assert "country=__other__" in segments
