@@ -265,8 +265,8 @@ def jobs_run(
         str | None,
         typer.Option(
             "--job",
-            help="drift | quality | performance | serving | cost | estimation | multivariate | segments "
-            "(default: all)",
+            help="drift | quality | performance | serving | cost | estimation | multivariate | "
+            "segments (default: all)",
         ),
     ] = None,
 ) -> None:
