@@ -36,7 +36,6 @@ from monitor.catalogue import (
 )
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
-from monitor.jobs.drift import drift_settings
 from monitor.learn.domain import MIN_ROWS, domain_classifier
 from monitor.schemas import MultivariateSettings
 from monitor.stats import multivariate
@@ -75,7 +74,7 @@ class VersionMultivariate:
 
 
 def settings_of(model: ModelRecord) -> MultivariateSettings:
-    return MultivariateSettings.model_validate(model.config.get("multivariate") or {})
+    return model.options.multivariate
 
 
 def run_multivariate(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
@@ -94,7 +93,7 @@ def evaluate_multivariate(
     schema = model.schema
     if not settings.enabled or len(schema) == 0:
         return []
-    min_samples = max(drift_settings(model).min_samples, MIN_ROWS)
+    min_samples = max(model.options.drift.min_samples, MIN_ROWS)
     span = Span(model.id, window.start, window.end)
     out: list[VersionMultivariate] = []
     for reference in rowsample.active_references(db, model.id):

@@ -37,8 +37,6 @@ from monitor.catalogue import (
 from monitor.ingest.schema import NUMERIC, Feature
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
-from monitor.jobs.drift import drift_settings
-from monitor.schemas import ModelConfig
 from monitor.stats import drift as tests
 from monitor.stats import segments
 from monitor.storage import feature_samples
@@ -60,18 +58,12 @@ class SegmentSettings:
 
     @classmethod
     def of(cls, model: ModelRecord) -> SegmentSettings:
-        fields = ModelConfig.model_fields
-        config = model.config
-
-        def setting(name: str) -> int:
-            value = config.get(name)
-            return int(value) if value is not None else int(fields[name].default)
-
+        options = model.options
         return cls(
-            tuple(config.get("segments") or ()),
-            setting("segment_top_k"),
-            setting("segment_sample_rows"),
-            drift_settings(model).min_samples,
+            tuple(options.segments),
+            options.segment_top_k,
+            options.segment_sample_rows,
+            options.drift.min_samples,
         )
 
 
