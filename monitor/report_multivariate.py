@@ -11,7 +11,7 @@ from html import escape
 
 from monitor.jobs.base import Window
 from monitor.jobs.multivariate import VersionMultivariate, evaluate_multivariate
-from monitor.services import Services
+from monitor.storage.database import Database
 from monitor.storage.models import ModelRecord
 
 SECTION_ID = "ml-monitor-multivariate"
@@ -42,13 +42,11 @@ def _rows(v: VersionMultivariate) -> list[str]:
     return out
 
 
-def multivariate_html(
-    services: Services, model: ModelRecord, window: Window, version: str = ""
-) -> str:
+def multivariate_html(db: Database, model: ModelRecord, window: Window, version: str = "") -> str:
     """The section as an HTML fragment (empty when the model has no reference or it is off)."""
     versions = [
         v
-        for v in evaluate_multivariate(services.db, model, window)
+        for v in evaluate_multivariate(db, model, window)
         if not version or v.model_version == version
     ]
     if not versions:

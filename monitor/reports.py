@@ -119,7 +119,7 @@ def render_report(services: Services, model: ModelRecord, window: Window, versio
     )
     html: str = snapshot.get_html_str(as_iframe=False)
     sections = estimated_section(services, model, window, version) + multivariate_html(
-        services, model, window, version
+        services.db, model, window, version
     )
     return with_section(html, sections)
 
