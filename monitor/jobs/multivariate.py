@@ -249,36 +249,16 @@ def to_results(versions: list[VersionMultivariate], window: str) -> list[Result]
                 "window_rows": v.window_rows,
                 "reference_rows": v.reference_rows,
             }
-            out.append(
-                Result(
-                    v.model_version,
-                    window,
-                    MULTIVARIATE_DRIFT_SCORE.result,
-                    m.score,
-                    labels,
-                    details,
-                )
-            )
-            out.append(
-                Result(
-                    v.model_version,
-                    window,
-                    MULTIVARIATE_DRIFT_THRESHOLD.result,
-                    m.threshold,
-                    labels,
-                )
-            )
+            figures: list[tuple[str, float | None, dict[str, Any] | None]] = [
+                (MULTIVARIATE_DRIFT_SCORE.result, m.score, details),
+                (MULTIVARIATE_DRIFT_THRESHOLD.result, m.threshold, None),
+            ]
             if m.detected is not None:
-                out.append(
-                    Result(
-                        v.model_version,
-                        window,
-                        MULTIVARIATE_DRIFT_DETECTED.result,
-                        float(m.detected),
-                        labels,
-                        details,
-                    )
-                )
+                figures.append((MULTIVARIATE_DRIFT_DETECTED.result, float(m.detected), details))
+            out += [
+                Result(v.model_version, window, metric, value, labels, d)
+                for metric, value, d in figures
+            ]
         out.append(
             Result(
                 v.model_version,

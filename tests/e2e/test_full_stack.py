@@ -210,8 +210,8 @@ def _rows(rng: np.random.Generator, n: int, *, drifted: bool) -> list[dict[str, 
     ]
 
 
-def set_up_drifting_model(service: Service, sink: Sink) -> None:
-    rng = np.random.default_rng(20261123)
+def configure_model(service: Service, sink: Sink, rng: np.random.Generator) -> None:
+    """MODEL with two features, a 1h window, the sink as its webhook, and 600 reference rows."""
     config = {
         "features": [
             {"name": "amount", "kind": "numeric"},
@@ -222,7 +222,6 @@ def set_up_drifting_model(service: Service, sink: Sink) -> None:
     }
     r = service.client.put(f"/v1/models/{MODEL}", json=config)
     assert r.status_code in (200, 201), r.text
-
     reference = "\n".join(
         json.dumps({"features": f, "prediction": 0.1}) for f in _rows(rng, 600, drifted=False)
     )
@@ -232,6 +231,11 @@ def set_up_drifting_model(service: Service, sink: Sink) -> None:
         headers={"Content-Type": "application/x-ndjson"},
     )
     assert r.status_code == 201, r.text
+
+
+def set_up_drifting_model(service: Service, sink: Sink) -> None:
+    rng = np.random.default_rng(20261123)
+    configure_model(service, sink, rng)
 
     now = datetime.now(UTC)
     predictions = [
@@ -435,24 +439,7 @@ def set_up_a_bad_canary(service: Service, sink: Sink) -> None:
     20 ms), failing 10% (against none) and fed drifted features; chat rolled back 20 minutes
     ago with its last model load before that."""
     rng = np.random.default_rng(20261203)
-    config = {
-        "features": [
-            {"name": "amount", "kind": "numeric"},
-            {"name": "country", "kind": "categorical"},
-        ],
-        "windows": ["1h"],
-        "webhook": {"url": sink.url, "secret": SECRET, "cooldown_seconds": 86_400},
-    }
-    assert service.client.put(f"/v1/models/{MODEL}", json=config).status_code in (200, 201)
-    reference = "\n".join(
-        json.dumps({"features": f, "prediction": 0.1}) for f in _rows(rng, 600, drifted=False)
-    )
-    r = service.client.post(
-        f"/v1/models/{MODEL}/reference",
-        content=reference.encode(),
-        headers={"Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code == 201, r.text
+    configure_model(service, sink, rng)
     now = datetime.now(UTC)
 
     def record(i: int, features: dict[str, Any], **fields: Any) -> dict[str, Any]:
