@@ -193,12 +193,16 @@ def reference_sample(
 
 
 _WINDOW = "FROM predictions p WHERE {scope} AND p.ts >= %(ts0)s AND p.ts < %(ts1)s"
+# The draw in a subquery of its own: PostgreSQL does not push a volatile filter (random())
+# below an outer join, so with the join in the same query every row of the window was joined
+# with its label before the draw dropped most of them (2x the time at 1M rows).
 _WINDOW_ROWS = (
-    "SELECT p.num, p.cat, p.prediction, p.prediction_text, l.label, l.label_text "
-    "FROM predictions p LEFT JOIN labels l "
-    "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id "
+    "SELECT p.num, p.cat, p.prediction, p.prediction_text, l.label, l.label_text FROM ("
+    "SELECT p.model_id, p.prediction_id, p.num, p.cat, p.prediction, p.prediction_text "
+    "FROM predictions p "
     "WHERE {scope} AND p.ts >= %(ts0)s AND p.ts < %(ts1)s AND p.model_version = %(v)s "
-    "AND random() < %(share)s"
+    "AND random() < %(share)s) p LEFT JOIN labels l "
+    "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id"
 )
 
 
