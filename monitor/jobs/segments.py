@@ -126,7 +126,8 @@ def _segments_of(
     schema = model.schema
     position = schema.cat_index[feature]
     window_rows = feature_samples.window_rows(model.id, version.version, span)
-    top = [v for v, _ in feature_samples.top_values(db, window_rows, position, settings.top_k)]
+    found = feature_samples.top_values(db, window_rows, position, settings.top_k)
+    top = [v for v, _ in found]
     strata = Strata(position, tuple(top))
     n_num, n_cat = len(schema.num_index), len(schema.cat_index)
     current = feature_samples.sample(
@@ -137,6 +138,7 @@ def _segments_of(
         seed=feature_samples.seed_of(span.end, model.id, version.version, feature),
         n_num=n_num,
         n_cat=n_cat,
+        counts=feature_samples.stratum_counts(found, version.rows),
     )
     reference = feature_samples.sample(
         db,

@@ -59,10 +59,33 @@ def test_strata_get_at_most_limit_rows_each_and_their_exact_counts(services: Ser
         assert part.rows == 300
         if name != OTHER:
             assert set(part.cat[:, 0]) == {name}
+    # the counts from the top values and the row count: the same counts, the same draw
+    assert feature_samples.stratum_counts(top, 20_000) == sample.counts
+    known = feature_samples.sample(
+        services.db,
+        rows,
+        limit=300,
+        n_num=2,
+        n_cat=1,
+        strata=strata,
+        seed=0.1,
+        counts=feature_samples.stratum_counts(top, 20_000),
+    )
+    assert known.counts == sample.counts
+    assert sorted(known.num[:, 0]) == sorted(sample.num[:, 0])
     # c2, c6, ..., c998: 250 more values, 20 rows each
     everything = feature_samples.top_values(services.db, rows, 0, 1000)
     assert len(everything) == 252
     assert everything[-1] == ("c998", 20)
+
+
+def test_stratum_counts_pool_the_rest_as_other() -> None:
+    assert feature_samples.stratum_counts([("DE", 6), ("FR", 3)], 10) == {
+        "DE": 6,
+        "FR": 3,
+        OTHER: 1,
+    }
+    assert feature_samples.stratum_counts([("DE", 6)], 6) == {"DE": 6}
 
 
 def test_the_reference_and_shorter_rows_are_padded(services: Services) -> None:
