@@ -116,6 +116,7 @@ def ingest(
       prediction     the model's output, number or string
       latency_ms, status (not "ok" = error), variant
       gpu_seconds, tokens_in, tokens_out
+      probabilities  score per class: an object, or probabilities.<class> columns
     Every other column is a feature (numbers: numeric, text: categorical);
     JSON Lines may nest them under "features". Bad rows: row, column, problem.
     Example CSV header:
@@ -198,6 +199,8 @@ def reference(
     One row per training example. Optional columns:
       prediction  the model's output on it: needed for prediction drift
       label       the truth: label drift
+      probabilities  score per class (multiclass estimated performance):
+                  an object, or one probabilities.<class> column per class
     Every other column is a feature (numbers: numeric, text: categorical).
     Example CSV header: amount,country,prediction,label
     """

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from monitor.config import Settings
 from monitor.ingest.names import FEATURE_NAME, LABEL_VALUE, MODEL_NAME
+from monitor.ingest.rules import MAX_CLASS_LENGTH, MAX_CLASSES
 
 
 class ErrorDetail(BaseModel):
@@ -136,6 +137,12 @@ _RECORD = {
         "gpu_seconds": _AT_LEAST_ZERO,
         "tokens_in": {"type": "integer", "minimum": 0},
         "tokens_out": {"type": "integer", "minimum": 0},
+        "probabilities": {
+            "type": ["object", "null"],
+            "maxProperties": MAX_CLASSES,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_CLASS_LENGTH},
+            "additionalProperties": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        },
     },
 }
 _PREDICTIONS = {

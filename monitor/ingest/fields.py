@@ -29,6 +29,7 @@ from monitor.ingest.rules import (
     Label,
     NonNegative,
     Output,
+    Probabilities,
     Rule,
     Timestamp,
 )
@@ -58,6 +59,7 @@ FIELDS: tuple[Field, ...] = (
     Field("gpu_seconds", ("gpu_seconds",), NonNegative()),
     Field("tokens_in", ("tokens_in",), Count()),
     Field("tokens_out", ("tokens_out",), Count()),
+    Field("probabilities", ("probabilities",), Probabilities()),
 )
 # the columns no field fills: the caller's model id, the feature arrays, everything else
 OTHER_COLUMNS = ("model_id", "num", "cat", "extra")

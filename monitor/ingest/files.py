@@ -1,13 +1,16 @@
 """Read tabular files (CSV, JSON Lines, Parquet) in chunks of JSON-like records.
 
 A flat column that is not a known prediction field is taken as a feature; JSON Lines records
-may also nest features under ``features`` as the HTTP API does.
+may also nest features under ``features`` as the HTTP API does. A classifier's score per class
+is a ``probabilities`` object (JSON Lines, a Parquet struct) or, flattened as pandas'
+``json_normalize`` writes it, one ``probabilities.<class>`` column per class (CSV).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -21,7 +24,9 @@ from monitor.ingest.decode import loads_json
 from monitor.ingest.fields import KNOWN_FIELDS
 
 Format = Literal["csv", "ndjson", "parquet"]
-REFERENCE_FIELDS = frozenset({"prediction", "label", "model", "model_version"})
+PROBABILITIES = "probabilities"
+REFERENCE_FIELDS = frozenset({"prediction", "label", PROBABILITIES, "model", "model_version"})
+_FLAT_PROBABILITY = f"{PROBABILITIES}."
 _BY_SUFFIX: dict[str, Format] = {
     ".csv": "csv",
     ".jsonl": "ndjson",
@@ -107,20 +112,50 @@ def as_prediction_record(row: Mapping[str, Any], model: str) -> dict[str, Any]:
         return {**row, "model": model}
     record: dict[str, Any] = {"model": model}
     features: dict[str, Any] = {}
+    flat = _flat_probabilities(row)
     for key, value in row.items():
         if key in KNOWN_FIELDS:
             record[key] = value
-        else:
+        elif flat is None or not key.startswith(_FLAT_PROBABILITY):
             features[key] = value
+    if flat is not None:
+        record[PROBABILITIES] = flat
     record["features"] = features
     if "timestamp" in record and hasattr(record["timestamp"], "isoformat"):
         record["timestamp"] = record["timestamp"].isoformat()
     return record
 
 
-def split_reference_row(row: Mapping[str, Any]) -> tuple[dict[str, Any], Any, Any]:
-    """(features, prediction, label) of one reference data-set row."""
+def _flat_probabilities(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``probabilities.<class>`` columns as one object; None when the row has none."""
+    if PROBABILITIES in row:
+        return None
+    found = {
+        k[len(_FLAT_PROBABILITY) :]: v for k, v in row.items() if k.startswith(_FLAT_PROBABILITY)
+    }
+    return found or None
+
+
+@dataclass(frozen=True)
+class ReferenceFields:
+    """One reference data-set row, split into what each column is."""
+
+    features: dict[str, Any]
+    prediction: Any
+    label: Any
+    probabilities: Any
+
+
+def split_reference_row(row: Mapping[str, Any]) -> ReferenceFields:
+    """The features, prediction, label and class scores of one reference data-set row."""
+    flat = _flat_probabilities(row)
+    probabilities = row.get(PROBABILITIES) if flat is None else flat
     if isinstance(row.get("features"), dict):
-        return dict(row["features"]), row.get("prediction"), row.get("label")
-    features = {k: v for k, v in row.items() if k not in REFERENCE_FIELDS}
-    return features, row.get("prediction"), row.get("label")
+        features = dict(row["features"])
+    else:
+        features = {
+            k: v
+            for k, v in row.items()
+            if k not in REFERENCE_FIELDS and not (flat and k.startswith(_FLAT_PROBABILITY))
+        }
+    return ReferenceFields(features, row.get("prediction"), row.get("label"), probabilities)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from monitor.errors import Problem, ValidationFailed
 from monitor.ingest.files import split_reference_row
 from monitor.ingest.predictions import Limits, RecordChecker
+from monitor.ingest.rules import Bounds, Invalid, Probabilities
 from monitor.ingest.schema import FeatureSchema, infer_schema
 from monitor.ingest.text import text_problem
 from monitor.storage import references
@@ -22,6 +23,7 @@ from monitor.storage.models import ModelStore
 from monitor.storage.rows import ReferenceRow
 
 MAX_REPORTED_PROBLEMS = 100
+_SCORES = Probabilities()
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,19 @@ def _split(value: Any) -> tuple[float | None, str | None]:
     return None, str(value)
 
 
+def _probabilities(
+    index: int, value: Any, bounds: Bounds, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """A row's class scores checked as a prediction log's are (a CSV's empty cell is NaN)."""
+    if isinstance(value, dict):
+        value = {k: _missing_if_nan(v) for k, v in value.items()}
+    try:
+        return _SCORES.value(value, bounds)[0]
+    except Invalid as exc:
+        problems.append(Problem(exc.problem, index=index, field="probabilities"))
+        return None
+
+
 class ReferenceService:
     def __init__(self, engine: Engine, models: ModelStore, limits: Limits) -> None:
         self.engine = engine
@@ -73,8 +88,9 @@ class ReferenceService:
     ) -> list[ReferenceRow]:
         out: list[ReferenceRow] = []
         for i, row in enumerate(chunk):
-            features, prediction, label = split_reference_row(row)
-            features = {k: _missing_if_nan(v) for k, v in features.items()}
+            fields = split_reference_row(row)
+            prediction, label = fields.prediction, fields.label
+            features = {k: _missing_if_nan(v) for k, v in fields.features.items()}
             num: list[float | None] = [None] * len(checker.num_index)
             cat: list[str | None] = [None] * len(checker.cat_index)
             before = len(problems)
@@ -83,9 +99,17 @@ class ReferenceService:
                 bad = text_problem(value) if isinstance(value, str) else None
                 if bad:
                     problems.append(Problem(bad, index=offset + i, field=name))
+            scores = fields.probabilities
+            probabilities = _probabilities(offset + i, scores, checker.bounds, problems)
             if len(problems) == before:
                 out.append(
-                    ReferenceRow(num or None, cat or None, *_split(prediction), *_split(label))
+                    ReferenceRow(
+                        num or None,
+                        cat or None,
+                        *_split(prediction),
+                        *_split(label),
+                        probabilities,
+                    )
                 )
         return out
 
@@ -126,7 +150,8 @@ class ReferenceService:
         if record is not None and record.schema:
             return record.schema
         features = [
-            {k: _missing_if_nan(v) for k, v in split_reference_row(r)[0].items()} for r in sample
+            {k: _missing_if_nan(v) for k, v in split_reference_row(r).features.items()}
+            for r in sample
         ]
         schema, problems = infer_schema(features)
         if problems:

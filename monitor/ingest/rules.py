@@ -251,3 +251,51 @@ class Output:
             _storable(value)
             return None, value
         raise Invalid("must be a number, string or boolean")
+
+
+MAX_CLASSES = 100
+"""Classes a ``probabilities`` object may name (estimation reads one column per class)."""
+MAX_CLASS_LENGTH = 256
+
+
+def _class_problem(name: Any, score: Any) -> str | None:
+    if not isinstance(name, str) or not name or len(name) > MAX_CLASS_LENGTH:
+        return f"class names must be non-empty strings of at most {MAX_CLASS_LENGTH} characters"
+    bad = text_problem(name)
+    if bad:
+        return f"class name {name[:40]!r} {bad}"
+    if (
+        isinstance(score, bool)
+        or not isinstance(score, int | float)
+        or not (0.0 <= score <= 1.0)  # NaN fails this too
+    ):
+        return f"the score of class {name!r} must be a number in [0, 1]"
+    return None
+
+
+@dataclass(frozen=True)
+class Probabilities:
+    """A classifier's score per class, ``{"class": p}`` with p in [0, 1]; a class whose score
+    is null is left out, and an object with none is missing."""
+
+    def column(self, values: Column, _bounds: Bounds, /) -> tuple[Column]:
+        _require({dict, _NONE}.issuperset(map(type, values)))
+        for v in values:
+            if v is not None:
+                _require(0 < len(v) <= MAX_CLASSES)
+                _require(not any(_class_problem(k, p) for k, p in v.items()))
+        return (values,)
+
+    def value(self, value: Any, _bounds: Bounds, /) -> tuple[dict[str, Any] | None]:
+        if value is None:
+            return (None,)
+        if not isinstance(value, dict):
+            raise Invalid('must be an object of scores per class, {"class": p}')
+        present = {k: p for k, p in value.items() if p is not None}
+        if len(present) > MAX_CLASSES:
+            raise Invalid(f"names {len(present)} classes; at most {MAX_CLASSES} are accepted")
+        for k, p in present.items():
+            bad = _class_problem(k, p)
+            if bad:
+                raise Invalid(bad)
+        return (present or None,)

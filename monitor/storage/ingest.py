@@ -21,11 +21,15 @@ def copy_predictions(conn: psycopg.Connection[Any], rows: Sequence[PredictionRow
         with cur.copy(_COPY_PREDICTIONS) as copy:
             copy.set_types(list(PREDICTION_TYPES))
             for row in rows:
-                if row.extra is not None:  # the last column
-                    copy.write_row((*row[:-1], Jsonb(row.extra)))
-                else:
+                if row.extra is None and row.probabilities is None:  # the last two columns
                     copy.write_row(row)
+                else:
+                    copy.write_row((*row[:-2], *map(_json, row[-2:])))
     return len(rows)
+
+
+def _json(value: dict[str, Any] | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
 
 
 def claim_prediction_ids(conn: psycopg.Connection[Any], model_id: int, ids: list[str]) -> set[str]:

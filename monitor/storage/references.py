@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
 
 from monitor.storage.rows import REFERENCE_COLUMNS, REFERENCE_TYPES, ReferenceRow
@@ -48,7 +49,10 @@ def copy_rows(conn: Connection, reference_id: int, rows: Sequence[ReferenceRow])
     with raw.cursor() as cur, cur.copy(_COPY) as copy:
         copy.set_types(_TYPES)
         for row in rows:
-            copy.write_row((reference_id, *row))
+            if row.probabilities is None:  # the last column
+                copy.write_row((reference_id, *row))
+            else:
+                copy.write_row((reference_id, *row[:-1], Jsonb(row.probabilities)))
     return len(rows)
 
 
@@ -65,8 +69,9 @@ def copy_window(
     result = conn.execute(
         text(
             "INSERT INTO reference_rows (reference_id, num, cat, prediction, prediction_text, "
-            "label, label_text) SELECT :rid, p.num, p.cat, p.prediction, p.prediction_text, "
-            "l.label, l.label_text FROM predictions p LEFT JOIN labels l "
+            "label, label_text, probabilities) SELECT :rid, p.num, p.cat, p.prediction, "
+            "p.prediction_text, l.label, l.label_text, p.probabilities "
+            "FROM predictions p LEFT JOIN labels l "
             "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id "
             f"WHERE p.model_id = :m AND p.ts >= :f AND p.ts < :t {version_filter}"
         ),

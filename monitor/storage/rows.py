@@ -43,6 +43,7 @@ class PredictionRow(NamedTuple):
     gpu_seconds: Annotated[float | None, Pg("float8")]
     tokens_in: Annotated[int | None, Pg("int4")]
     tokens_out: Annotated[int | None, Pg("int4")]
+    probabilities: Annotated[dict[str, float] | None, Pg("jsonb")]
     extra: Annotated[dict[str, Any] | None, Pg("jsonb")]
 
 
@@ -55,6 +56,7 @@ class ReferenceRow(NamedTuple):
     prediction_text: Annotated[str | None, Pg("text")]
     label: Annotated[float | None, Pg("float8")]
     label_text: Annotated[str | None, Pg("text")]
+    probabilities: Annotated[dict[str, float] | None, Pg("jsonb")] = None
 
 
 def columns(row_type: type[tuple[Any, ...]]) -> tuple[str, ...]:

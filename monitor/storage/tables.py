@@ -70,6 +70,8 @@ predictions = Table(
     Column("gpu_seconds", Double, nullable=True),
     Column("tokens_in", Integer, nullable=True),
     Column("tokens_out", Integer, nullable=True),
+    # a classifier's score per class, {"class": p} (migration 0007)
+    Column("probabilities", JSONB, nullable=True),
     # whatever the client sent that has no typed home: unknown features, extra fields
     Column("extra", JSONB, nullable=True),
     Index("ix_predictions_model_ts", "model_id", "ts"),
@@ -134,6 +136,7 @@ reference_rows = Table(
     Column("prediction_text", Text, nullable=True),
     Column("label", Double, nullable=True),
     Column("label_text", Text, nullable=True),
+    Column("probabilities", JSONB, nullable=True),
     Index("ix_reference_rows_reference_id", "reference_id"),
 )
 

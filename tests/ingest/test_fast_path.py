@@ -41,6 +41,9 @@ def regular_batch(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
             rec["prediction"] = float(rng.random())
         if i % 7 == 0:
             rec["trace"] = {"span": i}
+        if i % 3 == 0:
+            p = float(rng.random())
+            rec["probabilities"] = {"cat": p, "dog": 1 - p} if i % 2 else {"cat": 1, "dog": 0}
         out.append(rec)
     return out
 

@@ -17,6 +17,7 @@ from monitor.services import Services
 from monitor.storage import references
 from monitor.storage.drift.colscan import driver
 from monitor.storage.models import ModelRecord
+from monitor.storage.rows import ReferenceRow
 
 Matrix = npt.NDArray[Any]
 
@@ -94,7 +95,7 @@ def set_reference(
 ) -> int:
     rows = len(num) if num is not None else len(cat) if cat is not None else 0
     data = [
-        (
+        ReferenceRow(
             _cells(num[i]) if num is not None else None,
             _cells(cat[i]) if cat is not None else None,
             prediction[i] if prediction is not None else None,
