@@ -107,6 +107,71 @@ def prediction_drift_lines(series: Sequence[Series], window: str) -> Iterator[st
         yield "    none (a reference needs a 'prediction' column for this figure)"
 
 
+ESTIMATED = ("accuracy", "roc_auc", "mae", "rmse")
+"""The estimated metrics the demo prints (of the five CBPE and two DLE ones)."""
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _outside(value: float | None, lower: float | None, upper: float | None) -> bool:
+    if value is None or lower is None or upper is None:
+        return False
+    return not lower <= value <= upper
+
+
+def estimation_lines(series: Sequence[Series], window: str) -> Iterator[str]:
+    """Per model, version and metric: the estimate without labels, its band, and the realized
+    figure from the labels that have arrived."""
+    found = [
+        s
+        for s in _pick(series, str(c.ESTIMATED_PERFORMANCE), window)
+        if s.labels.get("metric") in ESTIMATED
+    ]
+    yield f"  estimated performance (no labels needed: CBPE / DLE), last {window}"
+    yield (
+        f"    {'model':<8}{'version':<12}{'metric':<10}{'estimate':>9}{'band':>16}{'realized':>10}"
+    )
+    order = {m: i for i, m in enumerate(ESTIMATED)}
+    for s in sorted(
+        found,
+        key=lambda s: (s.labels["model"], s.labels["model_version"], order[s.labels["metric"]]),
+    ):
+        key = {k: s.labels[k] for k in ("model", "model_version", "metric")}
+        lower = _one(series, str(c.ESTIMATED_PERFORMANCE_LOWER), window, **key)
+        upper = _one(series, str(c.ESTIMATED_PERFORMANCE_UPPER), window, **key)
+        realized = _one(series, str(c.MODEL_PERFORMANCE), window, **key)
+        band = f"{_figure(lower)}-{_figure(upper)}"
+        yield (
+            f"    {key['model']:<8}{key['model_version']:<12}{key['metric']:<10}"
+            f"{s.value:>9.3f}{band:>16}{_figure(realized):>10}"
+            + ("  <- realized outside the band" if _outside(realized, lower, upper) else "")
+        )
+    if not found:
+        yield "    none (a reference needs 'prediction' and 'label' columns for this figure)"
+
+
+def multivariate_lines(series: Sequence[Series], window: str) -> Iterator[str]:
+    """Per model, version and method: the multivariate drift score against its threshold."""
+    found = _pick(series, str(c.MULTIVARIATE_DRIFT_SCORE), window)
+    yield f"  multivariate drift (the features together), last {window}"
+    for s in sorted(
+        found,
+        key=lambda s: (s.labels["model"], s.labels["model_version"], s.labels["method"]),
+    ):
+        key = {k: s.labels[k] for k in ("model", "model_version", "method")}
+        threshold = _one(series, str(c.MULTIVARIATE_DRIFT_THRESHOLD), window, **key)
+        detected = _one(series, str(c.MULTIVARIATE_DRIFT_DETECTED), window, **key)
+        flag = "DRIFT" if detected == 1 else "  -  " if detected == 0 else "  ?  "
+        yield (
+            f"    {flag} {key['model']:<8}{key['model_version']:<12}{key['method']:<20}"
+            f"{s.value:.3f} (threshold {_figure(threshold)})"
+        )
+    if not found:
+        yield "    none yet (needs a reference and enough rows in the window)"
+
+
 WHERE = (
     (
         "feature drift",
@@ -114,6 +179,16 @@ WHERE = (
         "ML model: drift, quality, performance",
     ),
     ("prediction drift", str(c.PREDICTION_DRIFT_SCORE), "ML model: drift, quality, performance"),
+    (
+        "estimated perf.",
+        f"{c.ESTIMATED_PERFORMANCE}{{metric}} / _lower / _upper",
+        "ML model: drift, quality, performance",
+    ),
+    (
+        "multivariate drift",
+        f"{c.MULTIVARIATE_DRIFT_SCORE}{{method}} / _detected",
+        "ML model: drift, quality, performance",
+    ),
     ("latency p50/p95/p99", f"{c.PREDICTION_LATENCY_SECONDS}{{quantile}}", "ML serving & versions"),
     ("error ratio", str(c.PREDICTION_ERROR_RATIO), "ML serving & versions"),
     ("throughput", str(c.PREDICTIONS_PER_SECOND), "ML serving & versions"),
@@ -135,10 +210,13 @@ def where_lines(base: str, model: str) -> Iterator[str]:
 
 
 def figures(text: str, models: Sequence[str], window: str, base: str) -> list[str]:
-    """The demo's printout of serving, cost and prediction drift, then where to find them."""
+    """The demo's printout of serving, cost, prediction drift, estimated performance and
+    multivariate drift, then where to find them."""
     series = parse_metrics(text, models)
     lines = [*serving_lines(series, window), ""]
     lines += [*cost_lines(series, window), ""]
     lines += [*prediction_drift_lines(series, window), ""]
+    lines += [*estimation_lines(series, window), ""]
+    lines += [*multivariate_lines(series, window), ""]
     lines += list(where_lines(base, models[0]))
     return lines

@@ -91,7 +91,7 @@ def _metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def test_the_demo_prints_serving_cost_and_prediction_drift_and_where_they_live(
+def test_the_demo_prints_serving_cost_drift_and_estimates_and_where_they_live(
     demo: Demo,
 ) -> None:
     out = demo.first_output
@@ -101,7 +101,19 @@ def test_the_demo_prints_serving_cost_and_prediction_drift_and_where_they_live(
     assert re.search(rf"eta\s+1\.4\.0\s+production{latency}", out)
     assert re.search(r"cost per 1M predictions, last 1h\n\s+eta\s+.*USD\n\s+fraud\s+.*USD", out)
     assert re.search(r"prediction drift, last 1h\n\s+eta\s+1\.4\.0\s+\w+\s+[\d.]+", out)
+    # the fraud classifier's estimate without labels, with its band and the realized figure;
+    # the drift of the last 30 minutes seen by the multivariate methods
+    band = r"\s+(0\.\d{3})\s+(0\.\d{3})-(0\.\d{3})\s+0\.\d{3}"
+    estimated = re.search(rf"fraud\s+3\.2\.0\s+accuracy{band}", out)
+    assert estimated, out
+    value, lower, upper = map(float, estimated.groups())
+    assert lower <= value <= upper
+    assert re.search(r"eta\s+1\.4\.0\s+mae\s+[\d.]+\s+[\d.]+-[\d.]+", out)
+    assert re.search(r"DRIFT fraud\s+3\.2\.0\s+domain_classifier\s+0\.\d{3} \(threshold 0\.", out)
+    assert re.search(r"fraud\s+3\.2\.0\s+pca_reconstruction\s+[\d.]+ \(threshold", out)
     for where in (
+        "ml_estimated_performance{metric} / _lower / _upper",
+        "ml_multivariate_drift_score{method} / _detected",
         "ml_prediction_latency_seconds{quantile}",
         "ml_prediction_error_ratio",
         "ml_model_load_seconds",
