@@ -12,6 +12,9 @@ per side, default 5000), then
   reference's principal subspace, drift when it leaves the reference band (3 sd for the sample
   size).
 
+The reference's sample is read once while that set is active (kept in memory, as the
+estimation job keeps its fit): a tick reads only the window's sample.
+
 Categorical features enter the classifier as categories (the 250 most frequent values of both
 samples, the rest pooled) and the PCA frequency-encoded (a value's share of the reference
 sample). scikit-learn runs on one thread (threadpoolctl). See docs/drift.md.
@@ -22,6 +25,7 @@ that want the evaluation); ``run_multivariate`` is the scheduled ``Job``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +38,7 @@ from monitor.catalogue import (
     MULTIVARIATE_DRIFT_THRESHOLD,
     WINDOW_SAMPLES,
 )
+from monitor.ingest.schema import FeatureSchema
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
 from monitor.learn.domain import MIN_ROWS, domain_classifier
@@ -49,6 +54,8 @@ from monitor.storage.span import Span
 DOMAIN_CLASSIFIER = "domain_classifier"
 PCA_RECONSTRUCTION = "pca_reconstruction"
 MAX_CATEGORIES = 250
+REFERENCE_CACHE = 16
+"""Reference samples kept in memory (5000 rows x 20 features: under 1 MiB each)."""
 """Category codes per feature for the classifier (scikit-learn allows at most 255)."""
 
 
@@ -100,7 +107,7 @@ def evaluate_multivariate(
         windows = rowsample.window_samples(db, reference.scope, span, schema, settings.sample_rows)
         if not windows:
             continue
-        sample = rowsample.reference_sample(db, reference, schema, settings.sample_rows)
+        sample = _reference_sample(db, reference, schema, settings.sample_rows)
         for version, current in sorted(windows.items()):
             methods: tuple[MethodDrift, ...] = ()
             if min(current.size, sample.size) >= min_samples:
@@ -116,6 +123,15 @@ def evaluate_multivariate(
                 )
             )
     return out
+
+
+@functools.lru_cache(maxsize=REFERENCE_CACHE)
+def _reference_sample(
+    db: Database, reference: rowsample.ActiveReference, schema: FeatureSchema, rows: int
+) -> RowSample:
+    """The reference's sample, read once while that set is active: its rows do not change and
+    the seeded draw would pick the same ones again."""
+    return rowsample.reference_sample(db, reference, schema, rows)
 
 
 def compare(

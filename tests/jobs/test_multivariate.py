@@ -4,7 +4,10 @@ data at small n raises no alarm over several seeds; the results reach /metrics."
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
 
@@ -17,6 +20,7 @@ from monitor.jobs.multivariate import (
 )
 from monitor.jobs.runner import run_jobs
 from monitor.services import Services
+from monitor.storage import rowsample
 from monitor.storage.models import ModelRecord
 from monitor.storage.results import Result
 from tests.jobs.drift_data import insert_predictions, make_model, now, set_reference, spread, window
@@ -175,3 +179,26 @@ def test_the_drift_endpoint_shows_scores_and_top_features(
     assert domain["score"] > domain["threshold"]
     assert {f["feature"] for f in domain["top_features"][:2]} == {"a", "b"}
     assert body["multivariate"][PCA_RECONSTRUCTION]["detected"] is True
+
+
+def test_the_reference_sample_is_read_once_while_its_set_is_active(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(5)
+    model = _model(services, rng.normal(size=(300, 4)), rng.normal(size=(300, 4)))
+    reads: list[int] = []
+    real = rowsample.reference_sample
+
+    def counted(*args: Any) -> Any:
+        reads.append(args[1].reference_id)
+        return real(*args)
+
+    monkeypatch.setattr(rowsample, "reference_sample", counted)
+    first = evaluate_multivariate(services.db, model, window("24h", now()))
+    again = evaluate_multivariate(services.db, model, window("24h", now()))
+    assert len(reads) == 1
+    assert [m.score for m in first[0].methods] == [m.score for m in again[0].methods]
+    # a new reference set is a new sample
+    new = set_reference(services, model, rng.normal(size=(300, 4)))
+    evaluate_multivariate(services.db, model, window("24h", now()))
+    assert reads == [reads[0], new]
