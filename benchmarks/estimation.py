@@ -110,52 +110,79 @@ def _copy_reference(conn: psycopg.Connection[Any], reference_id: int, data: dict
 
 
 def _copy_window(
-    conn: psycopg.Connection[Any], model_id: int, ts: np.ndarray, data: dict[str, Any]
+    conn: psycopg.Connection[Any],
+    model_id: int,
+    ts: np.ndarray,
+    data: dict[str, Any],
+    ids: np.ndarray | None = None,
 ) -> None:
+    """The window's predictions; ``ids`` (fixed-width bytes) as their prediction ids."""
+    columns = "model_id, model_version, ts, num, cat, prediction"
     for lo in range(0, ts.size, 200_000):
         hi = min(lo + 200_000, ts.size)
-        payload = _rows(
+        fields = [
             _scalar_field(np.full(hi - lo, model_id), ">i4"),
             np.zeros(hi - lo, dtype=[("len", ">i4")]),  # model_version ''
             _scalar_field(ts[lo:hi], ">i8"),
             _array_field(data["num"][lo:hi], 701, 8),
             _array_field(_cat_bytes(data["cat"][lo:hi]), 25, 2),
             _scalar_field(data["score"][lo:hi], ">f8"),
-        )
-        sql = (
-            "COPY predictions (model_id, model_version, ts, num, cat, prediction) "
-            "FROM STDIN (FORMAT BINARY)"
-        )
-        _copy(conn, sql, payload)
+        ]
+        if ids is not None:
+            fields.append(_scalar_field(ids[lo:hi], ids.dtype.str))
+        names = f"{columns}{', prediction_id' if ids is not None else ''}"
+        _copy(conn, f"COPY predictions ({names}) FROM STDIN (FORMAT BINARY)", _rows(*fields))
         conn.commit()
 
 
-def load(url: str, reference: dict[str, Any], window: dict[str, Any], now: datetime) -> None:
+def load_model(
+    services: Any,
+    url: str,
+    name: str,
+    config: dict[str, Any],
+    reference: dict[str, Any],
+    window: dict[str, Any],
+    now: datetime,
+    ids: np.ndarray | None = None,
+) -> int:
+    """Model ``name`` (binary classifier, the 20 features) with ``reference`` as its active
+    reference set and ``window`` spread over the 24h before ``now``; its id."""
     from monitor.ingest.schema import CATEGORICAL as CAT
     from monitor.ingest.schema import NUMERIC as NUM
     from monitor.ingest.schema import Feature, FeatureSchema
-    from monitor.storage import migrate, references
+    from monitor.storage import references
 
-    services = _services(url)
-    migrate.upgrade(services.engine)
     schema = FeatureSchema(
         tuple(Feature(n, NUM) for n in NUMERIC) + tuple(Feature(n, CAT) for n in CATEGORICAL)
     )
-    config = {"performance": {"min": {"accuracy": 0.8}}}
     record, _ = services.models.put(
-        "bench", task="classification", schema=schema, prediction_kind=None, config=config
+        name, task="classification", schema=schema, prediction_kind=None, config=config
     )
-    services.partitions.ensure({(now - timedelta(days=d)).date() for d in range(-1, 3)})
     with services.engine.begin() as conn:
         ref_id = references.create_set(conn, record.id, "", "upload")
         _copy_reference(conn.connection.driver_connection, ref_id, reference)
         references.activate(conn, ref_id, record.id, "", reference["score"].size)
     with psycopg.connect(url) as conn:
         ts = spread_ts(window["score"].size, now - timedelta(hours=24), now, SEED + 4)
-        _copy_window(conn, record.id, ts, window)
+        _copy_window(conn, record.id, ts, window, ids)
+    return int(record.id)
+
+
+def vacuum(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE predictions")
-        conn.execute("VACUUM ANALYZE reference_rows")
+        for table in ("predictions", "reference_rows", "labels"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def load(url: str, reference: dict[str, Any], window: dict[str, Any], now: datetime) -> None:
+    from monitor.storage import migrate
+
+    services = _services(url)
+    migrate.upgrade(services.engine)
+    services.partitions.ensure({(now - timedelta(days=d)).date() for d in range(-1, 3)})
+    config = {"performance": {"min": {"accuracy": 0.8}}}
+    load_model(services, url, "bench", config, reference, window, now)
+    vacuum(url)
     services.engine.dispose()
 
 
@@ -204,11 +231,12 @@ def _child(quick: bool, *args: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _nannyml(python: str, data: Path, domain: bool) -> dict[str, Any] | None:
+def _nannyml(python: str, data: Path, *flags: str) -> dict[str, Any] | None:
+    """benchmarks/nannyml_child.py on ``data`` in the scratch venv; None without NannyML."""
     if not Path(python).exists():
         print(f"NannyML: {python} not found; skipped (see the module docstring)")
         return None
-    args = [python, str(_NANNYML_CHILD), str(data), *(["--domain-classifier"] if domain else [])]
+    args = [python, str(_NANNYML_CHILD), str(data), *flags]
     done = subprocess.run(args, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -270,7 +298,9 @@ def main() -> None:
             f"estimation job: cold {job['cold']:.2f} s (reference sample + calibration), "
             f"warm {job['warm']:.2f} s (fitted reference kept), peak RSS {_mib(job['peak_rss'])}"
         )
-        theirs = _nannyml(args.nannyml_python, data, args.domain_classifier)
+        theirs = _nannyml(
+            args.nannyml_python, data, *(["--domain-classifier"] if args.domain_classifier else [])
+        )
     if theirs is not None:
         print(
             f"NannyML {theirs['version']} CBPE: fit {theirs['fit']:.2f} s + estimate "

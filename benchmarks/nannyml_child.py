@@ -1,9 +1,13 @@
 """NannyML's side of benchmarks/estimation.py, run by the scratch venv's Python (not ml-monitor's).
 
     /tmp/nannyml-venv/bin/python benchmarks/nannyml_child.py DATA.npz [--domain-classifier]
+        [--floor accuracy=0.76]
 
 Reads the arrays the benchmark wrote, fits ``nannyml.CBPE`` on the reference and estimates the
-window as one chunk; prints one JSON line: timings, peak RSS and the estimates.
+window as one chunk (with ``--floor``, a ``ConstantThreshold(lower=...)`` on that metric, so its
+alert means "estimate below the floor"); with ``--domain-classifier`` also runs its
+``DomainClassifierCalculator`` (default threshold 0.45-0.65 AUC). Prints one JSON line:
+timings, peak RSS, the estimates and the alerts.
 """
 
 from __future__ import annotations
@@ -45,8 +49,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("data")
     parser.add_argument("--domain-classifier", action="store_true")
+    parser.add_argument("--floor", action="append", default=[], help="METRIC=VALUE")
     args = parser.parse_args()
     import nannyml as nml
+    from nannyml.thresholds import ConstantThreshold
+
+    floors = {m: float(v) for m, _, v in (f.partition("=") for f in args.floor)}
 
     data = np.load(args.data)
     reference, window = frame(data, "reference"), frame(data, "window")
@@ -58,6 +66,7 @@ def main() -> None:
         problem_type="classification_binary",
         metrics=METRICS,
         chunk_number=1,
+        thresholds={m: ConstantThreshold(lower=v) for m, v in floors.items()},
     )
     clock = time.perf_counter()
     estimator.fit(reference)
@@ -73,6 +82,7 @@ def main() -> None:
         "estimate": done - fitted,
         "estimates": estimates,
         "sampling_error": errors,
+        "alerts": {m: bool(table[(m, "alert")].iloc[-1]) for m in floors},
         "rss_data": rss_data,
     }
     if args.domain_classifier:
@@ -84,7 +94,8 @@ def main() -> None:
         drift = calculator.calculate(window).filter(period="analysis").to_df()
         seconds = time.perf_counter() - clock
         auc = float(drift[("domain_classifier_auroc", "value")].iloc[-1])
-        out["domain"] = {"seconds": seconds, "auc": auc}
+        alert = bool(drift[("domain_classifier_auroc", "alert")].iloc[-1])
+        out["domain"] = {"seconds": seconds, "auc": auc, "alert": alert}
     out["peak_rss"] = _rss("VmHWM:")
     print(json.dumps(out))
 
