@@ -1,11 +1,12 @@
 """Estimated performance without labels: per active reference, fit once, estimate per window.
 
-For each active reference set the estimator (``monitor.jobs.estimators``: CBPE for binary
-classifiers that log a score, DLE for regressors) is fitted on a uniform sample of the
-reference's labelled rows and kept in memory for as long as that reference set is the active
-one (``_fitted``: keyed by its id and creation time, at most ``FIT_CACHE`` of them), so a tick
-only scores the window. Per model version with rows in the window it writes, on a uniform
-sample of ``performance.sample_rows`` rows (default 50,000):
+For each active reference set the estimator (``monitor.jobs.estimators``: CBPE for classifiers
+that log their score of every class, ``probabilities``, binary or multiclass; else CBPE for
+binary classifiers whose prediction is the positive-class score; DLE for regressors) is fitted
+on a uniform sample of the reference's labelled rows and kept in memory for as long as that
+reference set is the active one (``_fitted``: keyed by its id and creation time, at most
+``FIT_CACHE`` of them), so a tick only scores the window. Per model version with rows in the
+window it writes, on a uniform sample of ``performance.sample_rows`` rows (default 50,000):
 
 - ``ml_estimated_performance{metric}`` with ``_lower`` / ``_upper``, the band the realized
   figure can be in at this window size (3 sd), and ``ml_window_samples{metric=
@@ -35,10 +36,12 @@ from monitor.catalogue import (
     PERFORMANCE_FLOOR,
     WINDOW_SAMPLES,
 )
+from monitor.ingest.rules import MAX_CLASSES
 from monitor.ingest.schema import FeatureSchema
 from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.jobs.context import JobContext
 from monitor.jobs.estimators import Estimator, PositiveClass, fit_binary, fit_regression
+from monitor.jobs.multiclass import ClassNames, fit_multiclass
 from monitor.jobs.performance import DEFAULT_POSITIVE, _positive
 from monitor.schemas import PerformanceSettings
 from monitor.stats.estimation import estimate_errors
@@ -50,6 +53,7 @@ from monitor.storage.rowsample import (
     RowSample,
     active_references,
     hash_codes,
+    reference_classes,
     reference_sample,
     window_samples,
 )
@@ -71,6 +75,8 @@ class FitKey:
     task: str
     schema: FeatureSchema
     positive: PositiveClass
+    positive_name: str | None
+    """``positive_class`` as configured (None: macro-averaged over a multiclass model's classes)."""
     sample_rows: int
 
 
@@ -79,13 +85,21 @@ def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[
     out = _bounds(settings, window)
     if model.task not in ("classification", "regression") or not settings.estimate:
         return out
-    key = FitKey(model.task, model.schema, _positive_class(ctx.db, model), settings.sample_rows)
+    key = FitKey(
+        model.task,
+        model.schema,
+        _positive_class(ctx.db, model),
+        _positive(model.options.positive_class),
+        settings.sample_rows,
+    )
     span = Span(model.id, window.start, window.end)
     for reference in active_references(ctx.db, model.id):
         estimator = _fitted(ctx.db, reference, key)
         if estimator is None:
             continue
-        samples = window_samples(ctx.db, reference.scope, span, model.schema, key.sample_rows)
+        samples = window_samples(
+            ctx.db, reference.scope, span, model.schema, key.sample_rows, estimator.score_classes
+        )
         for version, sample in samples.items():
             out += version_results(estimator, version, window.name, sample)
     return out
@@ -115,6 +129,13 @@ def _bounds(settings: PerformanceSettings, window: Window) -> list[Result]:
 @functools.lru_cache(maxsize=FIT_CACHE)
 def _fitted(db: Database, reference: ActiveReference, key: FitKey) -> Estimator | None:
     """The reference's estimator, fitted once per (database, reference set, settings)."""
+    if key.task == "classification":
+        names = reference_classes(db, reference, MAX_CLASSES)
+        if names:
+            classes = ClassNames.of(names, hash_codes(db, names))
+            sample = reference_sample(db, reference, key.schema, key.sample_rows, names)
+            with threadpool_limits(limits=1):
+                return fit_multiclass(sample, classes, key.positive_name)
     sample = reference_sample(db, reference, key.schema, key.sample_rows)
     with threadpool_limits(limits=1):
         if key.task == "regression":

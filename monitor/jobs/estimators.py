@@ -5,6 +5,8 @@
   not a probability, ``monitor.learn.calibration``), the class is ``score >= 0.5`` as in the
   performance job, and CBPE (``monitor.stats.estimation``) gives the window's accuracy,
   precision, recall, F1 and ROC AUC.
+- ``MulticlassCbpe`` (``monitor.jobs.multiclass``): a classifier that logs its score of every
+  class (``probabilities``), binary or multiclass.
 - ``Dle``: a regressor; gradient-boosting models of its absolute and squared error, fitted on
   the reference's features and prediction (``monitor.learn.dle``), give MAE and RMSE.
 
@@ -51,6 +53,11 @@ class Estimator(Protocol):
     @property
     def method(self) -> str:
         """``cbpe`` or ``dle``."""
+        ...
+
+    @property
+    def score_classes(self) -> tuple[str, ...]:
+        """The classes whose scores (``probabilities``) the samples must carry; () for none."""
         ...
 
     def usable(self, sample: RowSample) -> BoolArray:
@@ -104,6 +111,10 @@ class BinaryCbpe:
     @property
     def calibrated(self) -> bool:
         return self.calibration.classes[0].calibrated
+
+    @property
+    def score_classes(self) -> tuple[str, ...]:
+        return ()
 
     def usable(self, sample: RowSample) -> BoolArray:
         return _scores_ok(sample)
@@ -196,6 +207,10 @@ class Dle:
     categories: tuple[CategoryCodes | None, ...]
     reference_rows: int
     method: str = "dle"
+
+    @property
+    def score_classes(self) -> tuple[str, ...]:
+        return ()
 
     def _x(self, sample: RowSample) -> FloatArray:
         return encode(sample.features, self.categories)

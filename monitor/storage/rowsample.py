@@ -4,7 +4,8 @@
 A sample is an (n, features) matrix in schema order, numeric values as they are and categorical
 values as their 32-bit ``hashtext`` (NaN where missing), with the prediction and the label
 beside it, numeric and as the ``hashtext`` of their text (a window's label is the delayed label
-joined by prediction id, NaN until it arrives).
+joined by prediction id, NaN until it arrives), and, when asked for by class, the row's score
+of each class (``probabilities``; NaN where the row has none for that class).
 
 Rows are drawn in PostgreSQL: each row is kept with probability ``p`` (``random() < p``, a
 Bernoulli sample, so every row is equally likely), ``p`` a little above ``limit / rows`` so
@@ -20,7 +21,7 @@ such as an accuracy of 0.9 is known to within sqrt(0.9 * 0.1 / 50,000) = 0.0013.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,9 @@ class RowSample:
     label_code: FloatArray
     population: int
     """Rows the sample was drawn from."""
+    scores: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
+    """(n, len(classes)): each row's score of each class; NaN = none."""
+    classes: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -74,6 +78,8 @@ class RowSample:
             self.label[rows],
             self.label_code[rows],
             self.population,
+            self.scores[rows] if self.classes else self.scores,
+            self.classes,
         )
 
 
@@ -129,8 +135,17 @@ def _cell(spec: ColumnSpec) -> str:
     return f"coalesce(hashtext({spec.sql()})::float8, 'NaN'::float8)"
 
 
-def _row(specs: Sequence[ColumnSpec]) -> str:
-    return f"array_send(ARRAY[{', '.join(_cell(s) for s in specs)}]::float8[])"
+def _score_cell(k: int) -> str:
+    return f"coalesce((p.probabilities ->> %(class_{k})s)::float8, 'NaN'::float8)"
+
+
+def _row(specs: Sequence[ColumnSpec], classes: int) -> str:
+    cells = [*map(_cell, specs), *map(_score_cell, range(classes))]
+    return f"array_send(ARRAY[{', '.join(cells)}]::float8[])"
+
+
+def _class_params(classes: Sequence[str]) -> dict[str, str]:
+    return {f"class_{k}": c for k, c in enumerate(classes)}
 
 
 def keep_share(rows: int, limit: int) -> float:
@@ -149,18 +164,29 @@ def _seeded(conn: Connection) -> None:
 
 
 def _read(
-    conn: Connection, source: str, params: dict[str, Any], schema: FeatureSchema
+    conn: Connection,
+    source: str,
+    params: dict[str, Any],
+    schema: FeatureSchema,
+    classes: Sequence[str],
 ) -> FloatArray:
     specs = _specs(schema)
-    sql = f"SELECT string_agg({_row(specs)}, ''::bytea) FROM ({source}) p"
+    width = len(specs) + len(classes)
+    sql = f"SELECT string_agg({_row(specs, len(classes))}, ''::bytea) FROM ({source}) p"
     with driver(conn).cursor(binary=True) as cur:
-        cur.execute(sql, params)
+        cur.execute(sql, {**params, **_class_params(classes)})
         row = cur.fetchone()
     data = row[0] if row else None
-    return np.empty((0, len(specs))) if data is None else decode_rows(data, len(specs))
+    return np.empty((0, width)) if data is None else decode_rows(data, width)
 
 
-def _sample(matrix: FloatArray, schema: FeatureSchema, limit: int, population: int) -> RowSample:
+def _sample(
+    matrix: FloatArray,
+    schema: FeatureSchema,
+    limit: int,
+    population: int,
+    classes: Sequence[str],
+) -> RowSample:
     if matrix.shape[0] > limit:
         rng = np.random.default_rng(0)
         matrix = matrix[np.sort(rng.choice(matrix.shape[0], limit, replace=False))]
@@ -177,19 +203,40 @@ def _sample(matrix: FloatArray, schema: FeatureSchema, limit: int, population: i
         label,
         label_code,
         population,
+        np.ascontiguousarray(matrix[:, width + _EXTRA :]),
+        tuple(classes),
     )
 
 
 def reference_sample(
-    db: Database, reference: ActiveReference, schema: FeatureSchema, limit: int
+    db: Database,
+    reference: ActiveReference,
+    schema: FeatureSchema,
+    limit: int,
+    classes: Sequence[str] = (),
 ) -> RowSample:
-    """Up to ``limit`` rows of the reference set, uniformly drawn."""
+    """Up to ``limit`` rows of the reference set, uniformly drawn (with the score of each of
+    ``classes``)."""
     share = keep_share(reference.row_count, limit)
     source = "SELECT * FROM reference_rows WHERE reference_id = %(r)s AND random() < %(share)s"
+    params = {"r": reference.reference_id, "share": share}
     with db.begin() as conn:
         _seeded(conn)
-        matrix = _read(conn, source, {"r": reference.reference_id, "share": share}, schema)
-    return _sample(matrix, schema, limit, reference.row_count)
+        matrix = _read(conn, source, params, schema, classes)
+    return _sample(matrix, schema, limit, reference.row_count, classes)
+
+
+def reference_classes(db: Database, reference: ActiveReference, limit: int) -> tuple[str, ...]:
+    """The classes the reference's rows give scores for, most often scored first, at most
+    ``limit`` (then sorted by name: the order the sample's score columns take)."""
+    with db.connect() as conn, driver(conn).cursor() as cur:
+        cur.execute(
+            "SELECT k FROM reference_rows r, jsonb_object_keys(r.probabilities) k "
+            "WHERE r.reference_id = %s AND r.probabilities IS NOT NULL "
+            "GROUP BY k ORDER BY count(*) DESC, k LIMIT %s",
+            (reference.reference_id, limit),
+        )
+        return tuple(sorted(str(r[0]) for r in cur))
 
 
 _WINDOW = "FROM predictions p WHERE {scope} AND p.ts >= %(ts0)s AND p.ts < %(ts1)s"
@@ -197,9 +244,10 @@ _WINDOW = "FROM predictions p WHERE {scope} AND p.ts >= %(ts0)s AND p.ts < %(ts1
 # below an outer join, so with the join in the same query every row of the window was joined
 # with its label before the draw dropped most of them (2x the time at 1M rows).
 _WINDOW_ROWS = (
-    "SELECT p.num, p.cat, p.prediction, p.prediction_text, l.label, l.label_text FROM ("
-    "SELECT p.model_id, p.prediction_id, p.num, p.cat, p.prediction, p.prediction_text "
-    "FROM predictions p "
+    "SELECT p.num, p.cat, p.prediction, p.prediction_text, l.label, l.label_text, "
+    "p.probabilities FROM ("
+    "SELECT p.model_id, p.prediction_id, p.num, p.cat, p.prediction, p.prediction_text, "
+    "p.probabilities FROM predictions p "
     "WHERE {scope} AND p.ts >= %(ts0)s AND p.ts < %(ts1)s AND p.model_version = %(v)s "
     "AND random() < %(share)s) p LEFT JOIN labels l "
     "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id"
@@ -207,10 +255,16 @@ _WINDOW_ROWS = (
 
 
 def window_samples(
-    db: Database, scope: Scope, span: Span, schema: FeatureSchema, limit: int
+    db: Database,
+    scope: Scope,
+    span: Span,
+    schema: FeatureSchema,
+    limit: int,
+    classes: Sequence[str] = (),
 ) -> dict[str, RowSample]:
     """Per model version of ``scope`` with rows in ``span``, up to ``limit`` of them, uniformly
-    drawn, with their delayed labels where they have arrived."""
+    drawn, with their delayed labels where they have arrived (and the score of each of
+    ``classes``)."""
     params = scope.params(ts0=span.start, ts1=span.end)
     out: dict[str, RowSample] = {}
     with db.begin() as conn:
@@ -222,8 +276,8 @@ def window_samples(
         source = _WINDOW_ROWS.format(scope=scope.where())
         for version, rows in counts:
             share = keep_share(rows, limit)
-            matrix = _read(conn, source, {**params, "v": version, "share": share}, schema)
-            out[version] = _sample(matrix, schema, limit, rows)
+            matrix = _read(conn, source, {**params, "v": version, "share": share}, schema, classes)
+            out[version] = _sample(matrix, schema, limit, rows, classes)
     return out
 
 
