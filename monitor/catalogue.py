@@ -294,6 +294,22 @@ SEGMENT_WINDOW_SAMPLES = _result(
     ("segment",),
     "rows",
 )
+SEGMENT_ESTIMATED_PERFORMANCE = _result(
+    "segment_estimated_performance",
+    "Model quality estimated without labels inside a segment (top-K values of the window's "
+    "sample plus __other__), by the model's estimator fitted on the whole reference",
+    ("segment", "metric"),
+)
+SEGMENT_ESTIMATED_PERFORMANCE_LOWER = _result(
+    "segment_estimated_performance_lower",
+    "Lower end of the segment estimate's sampling band (3 sd at the segment's size)",
+    ("segment", "metric"),
+)
+SEGMENT_ESTIMATED_PERFORMANCE_UPPER = _result(
+    "segment_estimated_performance_upper",
+    "Upper end of the segment estimate's sampling band (3 sd at the segment's size)",
+    ("segment", "metric"),
+)
 
 # Counters the ingest path increments.
 PREDICTIONS_TOTAL = Metric(

@@ -31,6 +31,9 @@ from monitor.catalogue import (
     PREDICTIONS_TOTAL,
     SEGMENT_DRIFT_DETECTED,
     SEGMENT_DRIFT_PVALUE,
+    SEGMENT_ESTIMATED_PERFORMANCE,
+    SEGMENT_ESTIMATED_PERFORMANCE_LOWER,
+    SEGMENT_ESTIMATED_PERFORMANCE_UPPER,
     SEGMENT_WINDOW_SAMPLES,
     WINDOW_SAMPLES,
 )
@@ -298,6 +301,28 @@ def _multivariate(dashboard: db.Dashboard) -> db.Dashboard:
                     )
                 ],
                 columns={"Value #A": "Drifted (1 = yes)"},
+                width=12,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Estimated performance by segment",
+                "Per segment and metric: the label-free estimate (CBPE / DLE, the model's "
+                "estimator applied to the segment's rows) and its 3-sd band. Segments below "
+                "min_samples sampled rows get none.",
+                "none",
+                [
+                    table_query(
+                        f"min by (segment, metric) ({SEGMENT_ESTIMATED_PERFORMANCE}{{{SEL}}})"
+                    ),
+                    table_query(
+                        f"min by (segment, metric) ({SEGMENT_ESTIMATED_PERFORMANCE_LOWER}{{{SEL}}})"
+                    ),
+                    table_query(
+                        f"max by (segment, metric) ({SEGMENT_ESTIMATED_PERFORMANCE_UPPER}{{{SEL}}})"
+                    ),
+                ],
+                columns={"Value #A": "Estimate", "Value #B": "Lower", "Value #C": "Upper"},
                 width=12,
             )
         )

@@ -13,6 +13,8 @@ window it writes, on a uniform sample of ``performance.sample_rows`` rows (defau
   "estimated_performance"}`` (the window's rows);
 - where some of the sampled rows have their labels already, ``ml_estimated_performance_error``:
   realized minus estimated on those same rows, the estimator's own error;
+- with ``segments`` configured, the same estimate and band per segment
+  (``ml_segment_estimated_performance``, ``monitor.jobs.estimation_segments``);
 - the model's ``performance.min`` / ``performance.max`` as ``ml_performance_floor`` /
   ``ml_performance_ceiling``, which ``MLEstimatedPerformanceDrop`` compares the band with.
 
@@ -40,6 +42,7 @@ from monitor.ingest.rules import MAX_CLASSES
 from monitor.ingest.schema import FeatureSchema
 from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.jobs.context import JobContext
+from monitor.jobs.estimation_segments import segment_results
 from monitor.jobs.estimators import Estimator, PositiveClass, fit_binary, fit_regression
 from monitor.jobs.multiclass import ClassNames, fit_multiclass
 from monitor.jobs.performance import DEFAULT_POSITIVE, _positive
@@ -102,6 +105,12 @@ def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[
         )
         for version, sample in samples.items():
             out += version_results(estimator, version, window.name, sample)
+            if model.options.segments:
+                min_rows = max(MIN_WINDOW_ROWS, model.options.drift.min_samples)
+                with threadpool_limits(limits=1):
+                    out += segment_results(
+                        ctx.db, model, estimator, span, version, window.name, sample, min_rows
+                    )
     return out
 
 

@@ -285,3 +285,26 @@ def hash_codes(db: Database, values: Sequence[str]) -> npt.NDArray[np.int64]:
     """PostgreSQL's ``hashtext`` of each value: the code a sample gives that text."""
     with db.connect() as conn:
         return text_hashes(conn, values)
+
+
+def code_texts(
+    db: Database, model_id: int, version: str, span: Span, position: int, codes: Sequence[float]
+) -> dict[float, str]:
+    """The text of each ``hashtext`` code of categorical feature ``position`` (0-based) among
+    one version's rows in ``span``: the first row found with each code (a frequent value's is
+    found at once), so a sample's codes can be named without scanning the window."""
+    cell = f"p.cat[{int(position) + 1}]"
+    with db.connect() as conn, driver(conn).cursor() as cur:
+        cur.execute(
+            f"SELECT c, (SELECT {cell} FROM predictions p WHERE p.model_id = %(m)s "
+            "AND p.model_version = %(v)s AND p.ts >= %(ts0)s AND p.ts < %(ts1)s "
+            f"AND hashtext({cell}) = c LIMIT 1) FROM unnest(%(codes)s::int4[]) c",
+            {
+                "m": model_id,
+                "v": version,
+                "ts0": span.start,
+                "ts1": span.end,
+                "codes": [int(c) for c in codes],
+            },
+        )
+        return {float(c): str(t) for c, t in cur if t is not None}

@@ -4,7 +4,7 @@ regressor, the band at small n, the estimate's recorded error once labels arrive
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -291,3 +291,77 @@ def test_dle_learns_from_a_categorical_feature_and_ignores_unseen_categories() -
     np.testing.assert_array_equal(
         codes(np.array([9.0, 5.0, 7.0, np.nan])), [1.0, 0.0, np.nan, np.nan]
     )
+
+
+def test_segments_get_their_own_estimate_and_the_unsure_one_is_lower(
+    services: Services,
+) -> None:
+    """``segments: [country]``: in DE the model's feature moved towards the boundary (it is
+    right less often there); the other countries are as in the reference. 12 countries with
+    ``segment_top_k: 3`` give three named segments and ``__other__``."""
+    from monitor.catalogue import (
+        SEGMENT_ESTIMATED_PERFORMANCE,
+        SEGMENT_ESTIMATED_PERFORMANCE_LOWER,
+        SEGMENT_ESTIMATED_PERFORMANCE_UPPER,
+    )
+    from monitor.ingest.schema import CATEGORICAL
+
+    rng = np.random.default_rng(8)
+    schema = FeatureSchema((Feature("x1", NUMERIC), Feature("country", CATEGORICAL)))
+    config = {"segments": ["country"], "segment_top_k": 3}
+    services.models.put(
+        "shop", task="classification", schema=schema, prediction_kind=None, config=config
+    )
+    countries = np.array(["DE", "FR", "US", *[f"c{i}" for i in range(9)]])
+    weights = np.array([0.3, 0.25, 0.2, *[0.25 / 9] * 9])
+
+    def rows(n: int, unsure_de: bool) -> tuple[Matrix, npt.NDArray[np.str_], Matrix]:
+        country = countries[rng.choice(len(countries), n, p=weights)]
+        x = rng.normal(0.0, 1.0, n)
+        if unsure_de:
+            x[country == "DE"] *= 0.2
+        return x, country, 1.0 / (1.0 + np.exp(-3.0 * x))
+
+    x, country, p = rows(6000, False)
+    y = (rng.random(6000) < p).astype(int)
+    reference = [
+        {"x1": float(a), "country": str(c), "prediction": float(s), "label": int(t)}
+        for a, c, s, t in zip(x, country, p, y, strict=True)
+    ]
+    services.references.upload("shop", "", [reference])
+    end = window_end()
+    x, country, p = rows(4000, True)
+    truth = (rng.random(4000) < p).astype(int)
+    start = end - timedelta(minutes=50)
+    services.ingest.predictions(
+        [
+            {
+                "model": "shop",
+                "timestamp": (start + timedelta(seconds=i // 2)).isoformat(),
+                "features": {"x1": float(a), "country": str(c)},
+                "prediction": float(s),
+            }
+            for i, (a, c, s) in enumerate(zip(x, country, p, strict=True))
+        ]
+    )
+    assert run_jobs(services, "shop", "estimation", now=end).failures == 0
+
+    def by_segment(metric: str) -> dict[str, float]:
+        got = latest(services, [metric])
+        return {
+            dict(k[3])["segment"]: v
+            for k, v in got.items()
+            if k[2] == "1h" and dict(k[3])["metric"] == "accuracy"
+        }
+
+    value = by_segment(SEGMENT_ESTIMATED_PERFORMANCE.result)
+    lower = by_segment(SEGMENT_ESTIMATED_PERFORMANCE_LOWER.result)
+    upper = by_segment(SEGMENT_ESTIMATED_PERFORMANCE_UPPER.result)
+    assert set(value) == {"country=DE", "country=FR", "country=US", "country=__other__"}
+    assert value["country=DE"] < min(value["country=FR"], value["country=US"]) - 0.15
+    for name in ("DE", "FR", "US"):
+        rows_in = country == name
+        realized = float(np.mean((p[rows_in] >= 0.5) == (truth[rows_in] == 1)))
+        assert lower[f"country={name}"] <= realized <= upper[f"country={name}"], name
+    whole = _by_metric(services, ESTIMATED_PERFORMANCE.result, win="1h")["accuracy"]
+    assert value["country=DE"] < whole < value["country=FR"]

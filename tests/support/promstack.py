@@ -583,6 +583,20 @@ def _estimated_performance(
     om.family("ml_estimated_performance", "gauge", per_window(figure(0.0)))
     om.family("ml_estimated_performance_lower", "gauge", per_window(figure(-0.03)))
     om.family("ml_estimated_performance_upper", "gauge", per_window(figure(0.03)))
+    segments = ("country=DE", "country=FR", "country=__other__")
+
+    def per_segment(
+        offset: float,
+    ) -> Callable[[_Version, dict[str, str]], list[tuple[Labels, Value]]]:
+        def build(v: _Version, base: dict[str, str]) -> list[tuple[Labels, Value]]:
+            rows = figure(offset)(v, base)
+            return [({**labels, "segment": s}, value) for s in segments for labels, value in rows]
+
+        return build
+
+    om.family("ml_segment_estimated_performance", "gauge", per_window(per_segment(0.0)))
+    om.family("ml_segment_estimated_performance_lower", "gauge", per_window(per_segment(-0.05)))
+    om.family("ml_segment_estimated_performance_upper", "gauge", per_window(per_segment(0.05)))
     om.family(
         "ml_estimated_performance_error",
         "gauge",
