@@ -42,6 +42,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="default MONITOR_PORT (8000)")] = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="API only")] = False,
     no_migrate: Annotated[bool, typer.Option("--no-migrate")] = False,
+    otlp_grpc_port: Annotated[
+        int | None,
+        typer.Option(help="also OTLP/gRPC on this port, e.g. 4317 (MONITOR_OTLP_GRPC_PORT)"),
+    ] = None,
 ) -> None:
     """HTTP API + scheduler in one process (embedded PostgreSQL without MONITOR_DATABASE_URL)."""
     from monitor.server import serve as run
@@ -49,7 +53,11 @@ def serve(
     settings = Settings()
     # the options override the environment everywhere, e.g. in webhook payload links
     settings = settings.model_copy(
-        update={"host": host or settings.host, "port": settings.port if port is None else port}
+        update={
+            "host": host or settings.host,
+            "port": settings.port if port is None else port,
+            "otlp_grpc_port": otlp_grpc_port or settings.otlp_grpc_port,
+        }
     )
     run(
         settings,

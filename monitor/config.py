@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    otlp_grpc_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="also serve OTLP/gRPC (traces, logs, metrics) on this port, e.g. 4317",
+    )
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     read_tokens_required: bool = Field(
         default=False,

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import uvicorn
 import yaml
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from monitor.api.app import create_app
 from monitor.api.auth import TokenVerifier
 from monitor.config import Settings
 from monitor.errors import ConfigError
+from monitor.integrations.otlp_grpc import otlp_grpc_server
 from monitor.jobs.scheduler import build_scheduler
 from monitor.ports import ensure_port_free
 from monitor.runtime import database_url
@@ -22,6 +24,7 @@ from monitor.services import Services, build_services
 from monitor.storage import migrate
 
 log = logging.getLogger(__name__)
+GRPC_GRACE_SECONDS = 10.0
 
 
 def load_models_file(path: Path) -> dict[str, ModelConfig]:
@@ -65,12 +68,30 @@ def serve(
         services = build_services(settings, url)
         prepare(services, run_migrations=run_migrations)
         check_exposure(services, host)
+        grpc_server = _otlp_grpc(services, host)
         sched = build_scheduler(services) if scheduler else None
         if sched is not None:
             sched.start()
         try:
             uvicorn.run(create_app(services), host=host, port=port, log_level="info")
         finally:
+            if grpc_server is not None:  # calls in progress finish, no new one is taken
+                grpc_server.stop(grace=GRPC_GRACE_SECONDS).wait()
             if sched is not None:  # a running job finishes (its transaction), no new one starts
                 sched.shutdown(wait=True)
             services.engine.dispose()
+
+
+def _otlp_grpc(services: Services, host: str) -> grpc.Server | None:
+    """The OTLP/gRPC server, started, when ``otlp_grpc_port`` is set."""
+    port = services.settings.otlp_grpc_port
+    if port is None:
+        return None
+    ensure_port_free(host, port)
+    check = TokenVerifier(services.engine, services.settings.api_tokens).check
+    server, bound = otlp_grpc_server(
+        services.otlp, check, host, port, max_message_bytes=services.settings.max_body_bytes
+    )
+    server.start()
+    log.info("OTLP/gRPC on %s:%d", host, bound)
+    return server
