@@ -4,7 +4,8 @@ Classification (the model's ``task``): numeric scores in [0, 1] against a label 
 two values are a binary problem for ``positive_class`` (config, default 1): the label metrics
 threshold the score at 0.5, ROC AUC and log loss use the score itself. Anything else (text
 predictions, class numbers) compares prediction and label as class names, for
-``positive_class`` if configured, else macro-averaged. Regression: MAE, RMSE, MAPE.
+``positive_class`` if configured, else macro-averaged; where the model logged ``probabilities``
+for every class, also a one-vs-rest ROC AUC. Regression: MAE, RMSE, MAPE.
 """
 
 from __future__ import annotations
@@ -83,17 +84,48 @@ def classification(group: Labelled, positive_class: object) -> tuple[Figures, in
         hit = np.array(truth, dtype=object) == (positive or DEFAULT_POSITIVE)
         return _binary(hit, group.prediction), group.size
     predicted = _texts(group.prediction, group.prediction_text)
-    pairs = [(t, p) for t, p in zip(truth, predicted, strict=True) if None not in (t, p)]
-    if not pairs:
+    scores = group.probabilities or [None] * group.size
+    kept = [
+        (t, p, s)
+        for t, p, s in zip(truth, predicted, scores, strict=True)
+        if t is not None and p is not None
+    ]
+    if not kept:
         return {}, 0
-    y_true = np.array([t for t, _ in pairs], dtype=object)
-    y_pred = np.array([p for _, p in pairs], dtype=object)
-    return {
+    y_true = np.array([t for t, _, _ in kept], dtype=object)
+    y_pred = np.array([p for _, p, _ in kept], dtype=object)
+    figures: Figures = {
         "accuracy": perf.accuracy(y_true, y_pred),
         "precision": perf.precision(y_true, y_pred, positive=positive),
         "recall": perf.recall(y_true, y_pred, positive=positive),
         "f1": perf.f1(y_true, y_pred, positive=positive),
-    }, len(pairs)
+    }
+    auc = _class_roc_auc(y_true, [s for _, _, s in kept], positive)
+    if auc is not None:
+        figures["roc_auc"] = auc
+    return figures, len(kept)
+
+
+def _class_roc_auc(
+    y_true: npt.NDArray[np.object_], scores: list[dict[str, float] | None], positive: str | None
+) -> float | None:
+    """One-vs-rest ROC AUC from the logged ``probabilities`` (for ``positive``, else averaged
+    over the classes, as the estimation job's CBPE); None unless every row scored every class
+    and each class has rows of it and not of it."""
+    if any(s is None for s in scores):
+        return None
+    present = [s for s in scores if s is not None]
+    classes = sorted(set().union(*present))
+    if any(set(s) != set(classes) for s in present) or not set(y_true) <= set(classes):
+        return None
+    wanted = [positive] if positive is not None else classes
+    if not set(wanted) <= set(classes):
+        return None
+    aucs = [
+        perf.roc_auc(y_true == c, np.array([s[c] for s in present]), positive=True) for c in wanted
+    ]
+    defined = [a for a in aucs if a is not None]
+    return float(np.mean(defined)) if len(defined) == len(aucs) else None
 
 
 def _binary_scores(scores: npt.NDArray[np.float64], truth: list[str | None]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,8 @@ class Labelled:
     prediction_text: list[str | None]
     label: npt.NDArray[np.float64]
     label_text: list[str | None]
+    probabilities: list[dict[str, float] | None] = field(default_factory=list)
+    """Each row's score per class, where the model logged them."""
 
     @property
     def size(self) -> int:
@@ -35,7 +37,7 @@ def labelled_predictions(db: Database, span: Span) -> list[Labelled]:
         rows = conn.execute(
             text(
                 "SELECT p.model_version, array_agg(p.prediction), array_agg(p.prediction_text), "
-                "array_agg(l.label), array_agg(l.label_text) "
+                "array_agg(l.label), array_agg(l.label_text), array_agg(p.probabilities) "
                 "FROM predictions p JOIN labels l "
                 "ON l.model_id = p.model_id AND l.prediction_id = p.prediction_id "
                 "WHERE p.model_id = :model_id AND p.ts >= :start AND p.ts < :end "
@@ -44,8 +46,15 @@ def labelled_predictions(db: Database, span: Span) -> list[Labelled]:
             span.params(),
         )
         return [
-            Labelled(version, _floats(pred), list(pred_text), _floats(label), list(label_text))
-            for version, pred, pred_text, label, label_text in rows
+            Labelled(
+                version,
+                _floats(pred),
+                list(pred_text),
+                _floats(label),
+                list(label_text),
+                list(scores),
+            )
+            for version, pred, pred_text, label, label_text, scores in rows
         ]
 
 

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from monitor.catalogue import (
     ESTIMATED_PERFORMANCE,
     ESTIMATED_PERFORMANCE_ERROR,
     ESTIMATED_PERFORMANCE_LOWER,
     ESTIMATED_PERFORMANCE_UPPER,
+    MODEL_PERFORMANCE,
 )
 from monitor.ingest.schema import NUMERIC, Feature, FeatureSchema
 from monitor.jobs.multiclass import ClassNames, MulticlassCbpe, fit_multiclass
@@ -226,3 +228,11 @@ def test_the_job_estimates_a_multiclass_model_from_logged_probabilities(
     assert run_jobs(services, "pets", "estimation", now=end).failures == 0
     errors = _by_metric(services, ESTIMATED_PERFORMANCE_ERROR.result)
     assert errors["accuracy"] == pytest.approx(realized["accuracy"] - value["accuracy"], abs=1e-9)
+
+    # the realized figures beside it, one-vs-rest ROC AUC from the logged probabilities too
+    assert run_jobs(services, "pets", "performance", now=end).failures == 0
+    measured = _by_metric(services, MODEL_PERFORMANCE.result)
+    assert measured["accuracy"] == pytest.approx(realized["accuracy"])
+    assert measured["f1"] == pytest.approx(realized["f1"])
+    expected_auc = roc_auc_score(truth, p, multi_class="ovr", average="macro")
+    assert measured["roc_auc"] == pytest.approx(expected_auc, abs=1e-9)
