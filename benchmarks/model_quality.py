@@ -127,6 +127,19 @@ def load(url: str, reference: dict[str, Any], windows: dict[str, dict[str, Any]]
 # --- our side: the job runner in a fresh process -------------------------------------------------
 
 
+class _Tick:
+    """The service graph with a fresh job memo: each benchmark tick stands for a new window end,
+    whose per-version counts a scheduler tick would not have yet (the three jobs share them)."""
+
+    def __init__(self, services: Any) -> None:
+        from dataclasses import replace
+
+        from monitor.jobs.memo import Memo
+
+        self.context = replace(services.context, memo=Memo())
+        self.results_written = services.results_written
+
+
 def child_jobs(url: str, name: str) -> dict[str, Any]:
     """Two ticks of the three jobs for model ``name``; seconds per job, peak RSS, verdicts."""
     from monitor.jobs.registry import DEFAULT_PATHS, resolve
@@ -138,7 +151,7 @@ def child_jobs(url: str, name: str) -> dict[str, Any]:
     ticks = []
     for _ in range(2):
         clock = time.perf_counter()
-        report = run_jobs(services, name, None, jobs=jobs)
+        report = run_jobs(_Tick(services), name, None, jobs=jobs)
         if report.failures:
             raise SystemExit(report.table())
         ticks.append(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.config import Settings
+from monitor.jobs.memo import Memo
 from monitor.storage.database import Database
 from monitor.storage.models import ModelStore
 
@@ -27,3 +28,5 @@ class JobContext:
     settings: Settings
     models: ModelStore
     clock: Callable[[], datetime] = field(default=utcnow, repr=False)
+    memo: Memo = field(default_factory=Memo, repr=False, compare=False)
+    """Figures the jobs of one tick share (each version's rows in a window), computed once."""

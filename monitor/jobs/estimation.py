@@ -44,6 +44,7 @@ from monitor.jobs.base import ALL_VERSIONS, Window
 from monitor.jobs.context import JobContext
 from monitor.jobs.estimation_segments import segment_results
 from monitor.jobs.estimators import Estimator, PositiveClass, fit_binary, fit_regression
+from monitor.jobs.memo import version_counts
 from monitor.jobs.multiclass import ClassNames, fit_multiclass
 from monitor.jobs.performance import DEFAULT_POSITIVE, _positive
 from monitor.schemas import PerformanceSettings
@@ -101,7 +102,13 @@ def run_estimation(ctx: JobContext, model: ModelRecord, window: Window) -> list[
         if estimator is None:
             continue
         samples = window_samples(
-            ctx.db, reference.scope, span, model.schema, key.sample_rows, estimator.score_classes
+            ctx.db,
+            reference.scope,
+            span,
+            model.schema,
+            key.sample_rows,
+            estimator.score_classes,
+            counts=version_counts(ctx.memo, ctx.db, span),
         )
         for version, sample in samples.items():
             out += version_results(estimator, version, window.name, sample)

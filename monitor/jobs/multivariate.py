@@ -41,6 +41,7 @@ from monitor.catalogue import (
 from monitor.ingest.schema import FeatureSchema
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
+from monitor.jobs.memo import Memo, version_counts
 from monitor.learn.domain import MIN_ROWS, domain_classifier
 from monitor.schemas import MultivariateSettings
 from monitor.stats import multivariate
@@ -85,7 +86,7 @@ def settings_of(model: ModelRecord) -> MultivariateSettings:
 
 
 def run_multivariate(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
-    return to_results(evaluate_multivariate(ctx.db, model, window), window.name)
+    return to_results(evaluate_multivariate(ctx.db, model, window, memo=ctx.memo), window.name)
 
 
 def evaluate_multivariate(
@@ -94,8 +95,10 @@ def evaluate_multivariate(
     window: Window,
     *,
     settings: MultivariateSettings | None = None,
+    memo: Memo | None = None,
 ) -> list[VersionMultivariate]:
-    """Multivariate drift of ``model`` in ``window``, per version with an active reference."""
+    """Multivariate drift of ``model`` in ``window``, per version with an active reference
+    (each version's rows counted once per ``memo``, shared with the tick's other jobs)."""
     settings = settings or settings_of(model)
     schema = model.schema
     if not settings.enabled or len(schema) == 0:
@@ -104,7 +107,10 @@ def evaluate_multivariate(
     span = Span(model.id, window.start, window.end)
     out: list[VersionMultivariate] = []
     for reference in rowsample.active_references(db, model.id):
-        windows = rowsample.window_samples(db, reference.scope, span, schema, settings.sample_rows)
+        counts = version_counts(memo or Memo(), db, span)
+        windows = rowsample.window_samples(
+            db, reference.scope, span, schema, settings.sample_rows, counts=counts
+        )
         if not windows:
             continue
         sample = _reference_sample(db, reference, schema, settings.sample_rows)

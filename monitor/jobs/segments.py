@@ -37,6 +37,7 @@ from monitor.catalogue import (
 from monitor.ingest.schema import NUMERIC, Feature
 from monitor.jobs.base import Window
 from monitor.jobs.context import JobContext
+from monitor.jobs.memo import Memo, version_counts
 from monitor.stats import drift as tests
 from monitor.stats import segments
 from monitor.storage import feature_samples
@@ -97,11 +98,16 @@ class VersionSegments:
 
 
 def run_segments(ctx: JobContext, model: ModelRecord, window: Window) -> list[Result]:
-    return to_results(evaluate_segments(ctx.db, model, window), window.name)
+    return to_results(evaluate_segments(ctx.db, model, window, memo=ctx.memo), window.name)
 
 
 def evaluate_segments(
-    db: Database, model: ModelRecord, window: Window, *, settings: SegmentSettings | None = None
+    db: Database,
+    model: ModelRecord,
+    window: Window,
+    *,
+    settings: SegmentSettings | None = None,
+    memo: Memo | None = None,
 ) -> list[VersionSegments]:
     settings = settings or SegmentSettings.of(model)
     known = [f for f in settings.features if f in model.schema.cat_index]
@@ -109,7 +115,8 @@ def evaluate_segments(
         return []
     span = Span(model.id, window.start, window.end)
     out = []
-    for version in feature_samples.versions_in(db, span):
+    counts = version_counts(memo or Memo(), db, span)
+    for version in feature_samples.versions_in(db, span, counts):
         found = [s for f in known for s in _segments_of(db, model, span, version, f, settings)]
         out.append(VersionSegments(version.version, tuple(_corrected(found))))
     return out

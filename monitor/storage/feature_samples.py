@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from monitor.storage.database import Database
 from monitor.storage.drift.colscan import RowSet, driver
+from monitor.storage.rowsample import window_counts
 from monitor.storage.span import Scope, Span
 
 FloatArray = npt.NDArray[np.float64]
@@ -104,9 +105,12 @@ def reference_rows(reference_id: int) -> RowSet:
     return RowSet.reference(reference_id)
 
 
-def versions_in(db: Database, span: Span) -> list[VersionRows]:
+def versions_in(
+    db: Database, span: Span, counts: Mapping[str, int] | None = None
+) -> list[VersionRows]:
     """Per model version with rows in ``span``: its rows and its active reference (its own, or
-    the model-wide one); versions without an active reference are left out."""
+    the model-wide one); versions without an active reference are left out. ``counts``: each
+    version's rows in ``span`` where the caller has them (``rowsample.window_counts``)."""
     with db.connect() as conn, driver(conn).cursor() as cur:
         cur.execute(
             "SELECT id, model_version, row_count FROM reference_sets "
@@ -114,16 +118,13 @@ def versions_in(db: Database, span: Span) -> list[VersionRows]:
             {"m": span.model_id},
         )
         references = {str(v): (int(i), int(n)) for i, v, n in cur.fetchall()}
-        if not references:
-            return []
-        cur.execute(
-            "SELECT model_version, count(*) FROM predictions "
-            "WHERE model_id = %(m)s AND ts >= %(a)s AND ts < %(b)s GROUP BY 1 ORDER BY 1",
-            {"m": span.model_id, "a": span.start, "b": span.end},
-        )
-        counts = [(str(v), int(n)) for v, n in cur.fetchall()]
+    if not references:
+        return []
+    known = window_counts(db, span) if counts is None else counts
     out = []
-    for version, n in counts:
+    for version, n in sorted(known.items()):
+        if n <= 0:
+            continue
         ref = references.get(version) or references.get("")
         if ref is not None:
             out.append(VersionRows(ref[0], ref[1], version, n))

@@ -20,7 +20,7 @@ such as an accuracy of 0.9 is known to within sqrt(0.9 * 0.1 / 50,000) = 0.0013.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -254,6 +254,16 @@ _WINDOW_ROWS = (
 )
 
 
+def window_counts(db: Database, span: Span) -> dict[str, int]:
+    """Each model version's rows in ``span`` (a scan of the window's rows: the version is not in
+    the ``(model_id, ts)`` index; ``jobs.memo`` shares the answer between a tick's jobs)."""
+    where = _WINDOW.format(scope=Scope(span.model_id, None).where())
+    params = Scope(span.model_id, None).params(ts0=span.start, ts1=span.end)
+    with db.connect() as conn, driver(conn).cursor() as cur:
+        cur.execute(f"SELECT p.model_version, count(*) {where} GROUP BY 1 ORDER BY 1", params)
+        return {str(v): int(n) for v, n in cur}
+
+
 def window_samples(
     db: Database,
     scope: Scope,
@@ -261,20 +271,20 @@ def window_samples(
     schema: FeatureSchema,
     limit: int,
     classes: Sequence[str] = (),
+    counts: Mapping[str, int] | None = None,
 ) -> dict[str, RowSample]:
     """Per model version of ``scope`` with rows in ``span``, up to ``limit`` of them, uniformly
     drawn, with their delayed labels where they have arrived (and the score of each of
-    ``classes``)."""
+    ``classes``). ``counts``: every version's rows in ``span`` where the caller has them
+    (``window_counts``), else they are counted here first."""
     params = scope.params(ts0=span.start, ts1=span.end)
+    known = window_counts(db, span) if counts is None else counts
+    rows_of = sorted((v, n) for v, n in known.items() if n > 0 and scope.covers(v))
     out: dict[str, RowSample] = {}
     with db.begin() as conn:
         _seeded(conn)
-        with driver(conn).cursor() as cur:
-            where = _WINDOW.format(scope=scope.where())
-            cur.execute(f"SELECT p.model_version, count(*) {where} GROUP BY 1 ORDER BY 1", params)
-            counts = [(str(v), int(n)) for v, n in cur]
         source = _WINDOW_ROWS.format(scope=scope.where())
-        for version, rows in counts:
+        for version, rows in rows_of:
             share = keep_share(rows, limit)
             matrix = _read(conn, source, {**params, "v": version, "share": share}, schema, classes)
             out[version] = _sample(matrix, schema, limit, rows, classes)

@@ -37,6 +37,12 @@ class Scope:
             return clause + " AND p.model_version <> ALL(%(excluded)s)"
         return clause
 
+    def covers(self, version: str) -> bool:
+        """Whether ``version``'s rows are in the scope (as ``where`` selects them)."""
+        if self.version is not None:
+            return version == self.version
+        return version not in self.excluded
+
     def params(self, **more: Any) -> dict[str, Any]:
         return {
             "model_id": self.model_id,

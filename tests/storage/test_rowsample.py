@@ -13,6 +13,7 @@ from monitor.storage.rowsample import (
     hash_codes,
     keep_share,
     reference_sample,
+    window_counts,
     window_samples,
 )
 from monitor.storage.span import Scope, Span
@@ -81,6 +82,17 @@ def test_window_sample_per_version_with_labels_joined(services: Services) -> Non
     # 500 of 2000 rows of version 1 are labelled: about a quarter of the sample
     assert abs(labelled.mean() - 0.25) < 4 * np.sqrt(0.25 * 0.75 / 1500)
     assert np.isnan(got["2"].label).all()
+
+    counts = window_counts(services.db, span)
+    assert counts == {"1": 2000, "2": 1000}
+    given = window_samples(services.db, Scope(model.id, None), span, model.schema, 1500, (), counts)
+    for version in ("1", "2"):  # the caller's counts: the same seeded sample
+        np.testing.assert_array_equal(given[version].features, got[version].features)
+        assert given[version].population == got[version].population
+    only_2 = window_samples(
+        services.db, Scope(model.id, None, ("1",)), span, model.schema, 1500, (), counts
+    )
+    assert list(only_2) == ["2"]  # the model-wide scope leaves out versions with their own
 
     everything = window_samples(services.db, Scope(model.id, "1"), span, model.schema, 5000)
     assert list(everything) == ["1"]
