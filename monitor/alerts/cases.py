@@ -180,6 +180,18 @@ def _multivariate_cases() -> tuple[Case, ...]:
             },
             (("20m", ()), ("45m", (Expect({**segment_de, "method": "ks"}, 1),))),
         ),
+        Case(
+            # with no drift a tick flags one (segment, feature) about as often as BH's 0.05:
+            # the next tick draws another sample and clears it, which restarts the 30m
+            "segment drift stays quiet on flags that do not last 30m (one-tick flukes)",
+            "MLSegmentDrift",
+            {
+                series(SEGMENT_DRIFT_DETECTED.name, {**segment_de, "method": "ks"}): (
+                    "0x9 1 0x9 1 0x9 1x20 0x20"
+                ),
+            },
+            (("10m", ()), ("45m", ()), ("60m", ())),
+        ),
     )
 
 
