@@ -68,13 +68,16 @@ def _auc(model: Any, x: FloatArray, y: npt.NDArray[np.int64]) -> float:
 def _permutation_drop(
     model: Any, x: FloatArray, y: npt.NDArray[np.int64], rng: np.random.Generator
 ) -> FloatArray:
-    base = _auc(model, x, y)
-    drops = np.empty(x.shape[1])
-    for j in range(x.shape[1]):
-        shuffled = x.copy()
-        shuffled[:, j] = rng.permutation(shuffled[:, j])
-        drops[j] = base - _auc(model, shuffled, y)
-    return drops
+    # every column's shuffled copy scored in one predict call: a call's fixed cost (checks,
+    # the categorical encoder) is most of what 20 calls on 2000 rows each take
+    n, width = x.shape
+    shuffled = np.tile(x, (width + 1, 1))
+    for j in range(width):
+        shuffled[(j + 1) * n : (j + 2) * n, j] = rng.permutation(x[:, j])
+    scores = model.predict_proba(shuffled)[:, 1]
+    aucs = [roc_auc(y, scores[k * n : (k + 1) * n]) for k in range(width + 1)]
+    base, *each = (0.5 if a is None else a for a in aucs)
+    return base - np.asarray(each, dtype=np.float64)
 
 
 def domain_classifier(
