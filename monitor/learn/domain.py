@@ -26,7 +26,10 @@ from monitor.stats.performance import roc_auc
 DEFAULT_MAX_ROWS = 5000
 """Rows per side: the score's sampling sd at 5000 + 5000 is about 0.006."""
 
-FOLDS = 5
+FOLDS = 3
+"""Cross-validation folds: at 5000 + 5000 rows three fits on 6667 rows each gave the AUC of five
+on 8000 to within 0.009 (8 samples, drifted and not; the score's sampling sd is 0.006) in 0.64
+of the time; the verdicts are far from that (no drift: 0.50, the threshold 0.55)."""
 ITERATIONS = 50
 """Boosting rounds: enough to learn a two-feature interaction, half the default's time."""
 MIN_ROWS = 20
