@@ -66,3 +66,13 @@ def test_the_memo_is_bounded_least_recently_used_first() -> None:
     assert len(memo) == 2
     assert memo.get("a", lambda: 0) == 1
     assert memo.get("b", lambda: 20) == 20  # dropped, computed again
+
+
+def test_a_figure_older_than_max_age_is_computed_again() -> None:
+    now = [0.0]
+    memo = Memo(max_age=120.0, clock=lambda: now[0])
+    assert memo.get("k", lambda: 1) == 1
+    now[0] = 119.0
+    assert memo.get("k", lambda: 2) == 1
+    now[0] = 121.0
+    assert memo.get("k", lambda: 3) == 3
