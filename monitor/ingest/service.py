@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from monitor.errors import MonitorError, NotFound, Problem, StorageError, ValidationFailed
 from monitor.ingest import labels as label_records
 from monitor.ingest.cardinality import Caps, CardinalityGuard
+from monitor.ingest.prechecked import FeatureCells, rows_with_features
 from monitor.ingest.predictions import Limits, first_per_id, group_by_model, typed_rows
 from monitor.ingest.rules import Invalid, within_bounds
 from monitor.ingest.schema import FeatureSchema
@@ -49,6 +50,11 @@ class _Checked:
 
 class SchemaMoved(MonitorError):
     """Another writer stored a different inferred schema first; check the batch again."""
+
+
+class StaleFeatures(MonitorError):
+    """Features checked for a model that is no longer there (deleted, made again): the caller
+    checks its records in full instead."""
 
 
 _SchemaMoved = SchemaMoved
@@ -89,6 +95,16 @@ class IngestService:
     def validate(self, records: Sequence[Any]) -> None:
         """Check ``records`` as ``predictions`` would (422 naming every bad one); store nothing."""
         self._check(records)
+
+    def check_features(self, records: Sequence[Any]) -> FeatureCells | None:
+        """Check ``records`` as ``validate`` does and keep their checked features, to be stored
+        later with the fields of another message (``IngestTransaction.predictions_with``).
+        None when there is nothing worth keeping: several models, or a schema not yet stored
+        (inferred from these very records), which the store may still find moved."""
+        checked = self._check(records)
+        if len(checked) != 1 or checked[0].inferred or len(checked[0].rows) != len(records):
+            return None
+        return FeatureCells.of(checked[0].model, checked[0].rows)
 
     def _check(self, records: Sequence[Any]) -> list[_Checked]:
         now = datetime.now(UTC)
@@ -256,6 +272,33 @@ class IngestTransaction:
         stored = svc._store_in(self.conn, checked)
         self._stored.append((stored, len(records)))
         return IngestResult(received=len(records), stored=sum(len(rows) for _, rows in stored))
+
+    def predictions_with(self, cells: FeatureCells, records: Sequence[Any]) -> IngestResult:
+        """Store ``records`` with the features ``check_features`` checked earlier, checking
+        only their other fields (422 naming every bad one). Raises ``StaleFeatures`` when the
+        model is not the one the features were checked for."""
+        svc = self.service
+        record = svc.models.get(cells.model)
+        if record is None or record.id != cells.model_id or not record.schema:
+            raise StaleFeatures(f"model {cells.model!r} changed since its features were checked")
+        rows, problems = rows_with_features(cells, records, svc.limits, datetime.now(UTC))
+        if problems:
+            svc.metrics.rejected("invalid_record", len({p.index for p in problems}) or 1)
+        else:
+            problems = svc._label_caps(record.id, list(range(len(rows))), rows)
+            for p in problems:
+                svc.metrics.rejected(f"cardinality_{p.field}")
+        if problems:
+            raise ValidationFailed(
+                f"{len({p.index for p in problems})} of {len(records)} records are invalid; "
+                "nothing was stored",
+                problems,
+            )
+        svc.partitions.ensure({r.ts.astimezone(UTC).date() for r in rows})
+        checked = _Checked(cells.model, record.schema, False, first_per_id(rows))
+        stored = svc._store_in(self.conn, [checked])
+        self._stored.append((stored, len(records)))
+        return IngestResult(received=len(records), stored=sum(len(r) for _, r in stored))
 
     def committed(self) -> None:
         received = stored = 0
