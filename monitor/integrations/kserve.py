@@ -26,11 +26,13 @@ from sqlalchemy import Connection
 from monitor.config import Settings
 from monitor.errors import ClientError, MalformedBody, Problem, StorageError, ValidationFailed
 from monitor.ingest.names import label_value_problem, model_name_problem
-from monitor.ingest.service import IngestService, SchemaMoved
+from monitor.ingest.prechecked import FeatureCells
+from monitor.ingest.service import IngestService, IngestTransaction, SchemaMoved, StaleFeatures
 from monitor.ingest.text import json_problem
 from monitor.ingest_metrics import IngestMetrics
-from monitor.integrations import cloudevents, payloads
+from monitor.integrations import cloudevents, halves, payloads
 from monitor.integrations.cloudevents import CloudEvent
+from monitor.integrations.halves import Call, Half
 from monitor.storage import pending
 from monitor.storage.models import ModelStore
 
@@ -69,52 +71,6 @@ def _query(name: str, problem: str) -> ValidationFailed:
 
 
 @dataclass
-class Half:
-    """One event, decoded: which half of which call, and its rows."""
-
-    half: str
-    model: str
-    key: str
-    variant: str
-    status: str
-    time: datetime | None
-    version: str | None
-    rows: list[dict[str, Any]] | None  # None: an error response whose body holds no outputs
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "variant": self.variant,
-            "status": self.status,
-            "time": self.time.isoformat() if self.time else None,
-            "version": self.version,
-            "rows": self.rows,
-        }
-
-    @classmethod
-    def from_json(cls, half: str, model: str, key: str, raw: Mapping[str, Any]) -> Half:
-        time = datetime.fromisoformat(raw["time"]) if raw.get("time") else None
-        return cls(
-            half, model, key, raw["variant"], raw["status"], time, raw.get("version"), raw["rows"]
-        )
-
-
-@dataclass
-class Call:
-    model: str
-    key: str
-    request: Half | None = None
-    response: Half | None = None
-    index: int = 0  # first event of the call in the HTTP request
-
-    def add(self, half: Half) -> None:
-        setattr(self, half.half, half)
-
-    @property
-    def complete(self) -> bool:
-        return self.request is not None and self.response is not None
-
-
-@dataclass
 class Outcome:
     received: int = 0
     paired: int = 0
@@ -122,7 +78,7 @@ class Outcome:
     unpaired: int = 0
     duplicates: int = 0
     stored: int = 0
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[halves.Records] = field(default_factory=list)
 
     def as_body(self) -> dict[str, int]:
         return {
@@ -188,7 +144,8 @@ class KServeReceiver:
             rows = payloads.decode_response(event.data)
         else:
             rows = _error_rows(event.data)
-        unstorable = json_problem(rows, "data")  # a waiting half is kept as JSONB
+        # a waiting half is kept as JSONB; a request's rows pass ingest's checks before that
+        unstorable = json_problem(rows, "data") if kind == "response" else None
         if unstorable:
             raise ValidationFailed(
                 f"event data {unstorable[0]} {unstorable[1]}",
@@ -210,16 +167,13 @@ class KServeReceiver:
     def receive(self, events: Sequence[CloudEvent], options: Options) -> Outcome:
         """Store what these events complete and keep the rest; all of it or nothing."""
         try:
-            halves = [self.half(e, i, options) for i, e in enumerate(events)]
+            decoded = [self.half(e, i, options) for i, e in enumerate(events)]
         except ClientError:
             self.metrics.rejected("malformed_event", 1)
             raise
         calls: dict[tuple[str, str], Call] = {}
-        for index, h in enumerate(halves):
+        for index, h in enumerate(decoded):
             calls.setdefault((h.model, h.key), Call(h.model, h.key, index=index)).add(h)
-        # checked now, so a half with bad features is refused when it arrives, not when its
-        # other half does (that one would be blamed)
-        self._validate([h for h in halves if h.half == "request"])
         for _attempt in range(3):
             try:
                 outcome = self._store(list(calls.values()), options)
@@ -230,36 +184,46 @@ class KServeReceiver:
             return outcome
         raise StorageError("feature schema kept changing under this batch; retry")
 
-    def _validate(self, requests: Sequence[Half]) -> None:
-        records = [
-            r for h in requests for r in payloads.join_records(h.key, h.rows, None, _common(h))
-        ]
-        if records:
-            self.ingest.validate(records)
-
     def _store(self, calls: Sequence[Call], options: Options) -> Outcome:
         outcome = Outcome()
         with self.ingest.transaction() as tx:
             conn = tx.conn
             for call in sorted(calls, key=lambda c: (c.model, c.key)):  # lock order
                 if options.mode != "all":
-                    outcome.records += _records(call)
+                    outcome.records.append(halves.records(call))
                 elif call.complete:  # both halves in this request (batch mode)
                     pending.delete(conn, SOURCE, call.model, call.key)
-                    outcome.records += _records(call)
+                    outcome.records.append(halves.records(call))
                     outcome.paired += 1
                 else:
                     self._arrive(conn, call, outcome)
-            outcome.stored = tx.predictions(outcome.records).stored if outcome.records else 0
+            outcome.stored = _stored(tx, outcome.records)
         self._pending += outcome.pending - outcome.paired
         self.metrics.unpaired(SOURCE, "pending_full", outcome.unpaired)
         self.metrics.dropped(SOURCE, "duplicate", outcome.duplicates)
         return outcome
 
     def _arrive(self, conn: Connection, call: Call, outcome: Outcome) -> None:
+        """One half of a call: complete the call if its other half waits, else keep it.
+
+        A response (most often the second half) first takes the request that waits for it. A
+        request (most often the first) is checked and kept at once: kept with its checked
+        features, so bad ones are refused when they arrive and never walked again; when its
+        response was waiting after all, ``keep`` returns it and the call is completed."""
         half = call.request or call.response
         assert half is not None
-        arrival = pending.arrive(
+        other = pending.other_half(half.half)
+        if half.half == "response":
+            waiting = pending.take(conn, SOURCE, call.model, call.key, half.half)
+            if waiting is not None:
+                outcome.records.append(halves.records(call.with_waiting(other, waiting)))
+                outcome.paired += 1
+                return
+        else:
+            half.checked = self.ingest.check_features(
+                payloads.join_records(call.key, half.rows, None, halves.common(half))
+            )
+        kept = pending.keep(
             conn,
             SOURCE,
             call.model,
@@ -268,20 +232,19 @@ class KServeReceiver:
             orjson.dumps(half.as_json()),
             payloads.row_id(call.key, 0),
         )
-        if arrival is None:
+        if kept is None:
             outcome.duplicates += 1
-            return
-        merged = _merged(call, arrival)
-        if merged.complete:
+        elif kept.other is not None:  # the other half waited, or came at the same moment
+            merged = call.with_waiting(other, kept.other)
             pending.delete(conn, SOURCE, call.model, call.key)
-            outcome.records += _records(merged)
+            outcome.records.append(halves.records(merged))
             outcome.paired += 1
-        elif arrival.new and self._full(conn):
+        elif kept.new and self._full(conn):
             pending.delete(conn, SOURCE, call.model, call.key)
-            outcome.records += _records(merged, gave_up=True)
+            outcome.records.append(halves.records(call, gave_up=True))
             outcome.unpaired += 1
         else:
-            outcome.pending += arrival.new
+            outcome.pending += kept.new
 
     def _full(self, conn: Connection) -> bool:
         """Whether ``max_pending_calls`` are waiting; counted again at most once a second."""
@@ -313,10 +276,9 @@ class KServeReceiver:
     def _flush(self, before: datetime, limit: int) -> int:
         with self.ingest.transaction() as tx:
             expired = pending.take_expired(tx.conn, SOURCE, before, limit)
-            records = [r for p in expired for r in _records(_call(p), gave_up=True)]
             for p in expired:
                 pending.delete(tx.conn, SOURCE, p.model, p.pair_key)
-            tx.predictions(records)
+            _stored(tx, [halves.records(_call(p), gave_up=True) for p in expired])
         self.metrics.unpaired(SOURCE, "timeout", len(expired))
         return len(expired)
 
@@ -374,19 +336,6 @@ def _error_rows(data: Any) -> list[dict[str, Any]] | None:
         return None
 
 
-def _merged(call: Call, arrival: pending.Arrival) -> Call:
-    """The call with what was waiting for it (this request's half is in ``arrival`` too)."""
-    merged = Call(call.model, call.key, index=call.index)
-    for half in pending.HALVES:
-        raw = getattr(arrival, half)
-        if raw is not None:
-            merged.add(Half.from_json(half, call.model, call.key, raw))
-    for h in (call.request, call.response):
-        if h is not None:
-            merged.add(h)
-    return merged
-
-
 def _call(p: pending.Pending) -> Call:
     call = Call(p.model, p.pair_key)
     for half in pending.HALVES:
@@ -396,31 +345,21 @@ def _call(p: pending.Pending) -> Call:
     return call
 
 
-def _common(h: Half) -> dict[str, Any]:
-    common: dict[str, Any] = {"model": h.model, "variant": h.variant, "status": h.status}
-    if h.version is not None:
-        common["model_version"] = h.version
-    if h.time is not None:
-        common["timestamp"] = h.time.isoformat()
-    return common
-
-
-def _records(call: Call, *, gave_up: bool = False) -> list[dict[str, Any]]:
-    """The call's records; ``gave_up``: its other half was expected and is not coming."""
-    first = call.request or call.response
-    assert first is not None
-    common = _common(first)
-    if call.response is not None:
-        common["status"] = call.response.status
-        if call.response.version is not None:
-            common.setdefault("model_version", call.response.version)
-    elif gave_up and call.request is not None:
-        # KServe logs only the responses it answered 200: a request alone most often failed
-        common["status"] = "no_response"
-    if call.request and call.response and call.request.time and call.response.time:
-        latency = (call.response.time - call.request.time).total_seconds() * 1000.0
-        if latency >= 0:
-            common["latency_ms"] = latency
-    features = call.request.rows if call.request else None
-    predictions = call.response.rows if call.response else None
-    return payloads.join_records(call.key, features, predictions, common)
+def _stored(tx: IngestTransaction, calls: Sequence[halves.Records]) -> int:
+    """Store the calls' records in one go: those whose features were checked when they came
+    with them (one batch per model), the rest checked in full."""
+    plain = [r for c in calls if c.cells is None for r in c.records]
+    checked: dict[tuple[str, int], list[halves.Records]] = {}
+    for c in calls:
+        if c.cells is not None:
+            checked.setdefault((c.cells.model, c.cells.model_id), []).append(c)
+    stored = 0
+    for group in checked.values():
+        cells = FeatureCells.joined([c.cells for c in group if c.cells is not None])
+        records = [r for c in group for r in c.records]
+        try:
+            stored += tx.predictions_with(cells, records).stored
+        except StaleFeatures:  # the model is not the one they were checked for: keep the rest
+            tx.service.metrics.dropped(SOURCE, "stale_features", len(group))
+            plain += records
+    return stored + (tx.predictions(plain).stored if plain else 0)

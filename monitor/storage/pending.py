@@ -1,10 +1,11 @@
 """Halves of logged calls waiting for their other half (``integration_pending``).
 
-``arrive`` stores a half and returns what is then known of its call, in one statement: the
-upsert makes a request and a response that arrive at the same moment on two replicas meet (the
-second waits on the first's row and then sees its half), and a call already stored (its first
-row's id is claimed) is not started again. The receiver then completes the pair (``delete``) or
-leaves its half waiting.
+A half arrives in two steps, each one statement: ``take`` removes and returns the other half if
+it is waiting (the call is complete: the receiver stores it, nothing more is written here);
+otherwise ``keep`` stores the half. Its upsert makes a request and a response that arrive at the
+same moment on two replicas meet (the second waits on the first's row and then sees its half,
+returned so the receiver completes the call), and a call already stored (its first row's id is
+claimed) is not started again.
 """
 
 from __future__ import annotations
@@ -31,13 +32,34 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class Arrival:
-    request: Mapping[str, Any] | None
-    response: Mapping[str, Any] | None
+class Kept:
+    other: Mapping[str, Any] | None  # the other half, when it came meanwhile (see module doc)
     new: bool  # the call was not pending before this half
 
 
-def arrive(
+def other_half(half: str) -> str:
+    if half not in HALVES:
+        raise ValueError(f"half must be one of {HALVES}")
+    return HALVES[1 - HALVES.index(half)]
+
+
+def take(
+    conn: Connection, source: str, model: str, pair_key: str, half: str
+) -> Mapping[str, Any] | None:
+    """Remove the call if the half other than ``half`` is waiting, and return that half."""
+    other = other_half(half)
+    row = conn.execute(
+        text(
+            "DELETE FROM integration_pending "
+            "WHERE source = :source AND model = :model AND pair_key = :pair_key "
+            f"AND {other} IS NOT NULL RETURNING {other}::text"
+        ),
+        {"source": source, "model": model, "pair_key": pair_key},
+    ).first()
+    return orjson.loads(row[0]) if row else None
+
+
+def keep(
     conn: Connection,
     source: str,
     model: str,
@@ -45,11 +67,10 @@ def arrive(
     half: str,
     value: bytes,
     stored_id: str,
-) -> Arrival | None:
+) -> Kept | None:
     """Keep ``half`` (JSON text) of a call; None when the call was stored already (its row
     ``stored_id`` exists for ``model``): a redelivery, nothing kept."""
-    if half not in HALVES:
-        raise ValueError(f"half must be one of {HALVES}")
+    other = other_half(half)
     row = conn.execute(
         text(
             f"INSERT INTO integration_pending (source, model, pair_key, {half}) "
@@ -57,7 +78,7 @@ def arrive(
             "SELECT 1 FROM prediction_keys k JOIN models m ON m.id = k.model_id "
             "WHERE m.name = :model AND k.prediction_id = :stored_id) "
             f"ON CONFLICT (source, model, pair_key) DO UPDATE SET {half} = EXCLUDED.{half} "
-            "RETURNING request::text, response::text, xmax = 0"
+            f"RETURNING {other}::text, xmax = 0"
         ),
         {
             "source": source,
@@ -69,12 +90,8 @@ def arrive(
     ).first()
     if row is None:
         return None
-    request, response, new = row
-    return Arrival(
-        orjson.loads(request) if request else None,
-        orjson.loads(response) if response else None,
-        bool(new),
-    )
+    waiting, new = row
+    return Kept(orjson.loads(waiting) if waiting else None, bool(new))
 
 
 def delete(conn: Connection, source: str, model: str, pair_key: str) -> None:
