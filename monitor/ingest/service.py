@@ -96,16 +96,6 @@ class IngestService:
         """Check ``records`` as ``predictions`` would (422 naming every bad one); store nothing."""
         self._check(records)
 
-    def check_features(self, records: Sequence[Any]) -> FeatureCells | None:
-        """Check ``records`` as ``validate`` does and keep their checked features, to be stored
-        later with the fields of another message (``IngestTransaction.predictions_with``).
-        None when there is nothing worth keeping: several models, or a schema not yet stored
-        (inferred from these very records), which the store may still find moved."""
-        checked = self._check(records)
-        if len(checked) != 1 or checked[0].inferred or len(checked[0].rows) != len(records):
-            return None
-        return FeatureCells.of(checked[0].model, checked[0].rows)
-
     def _check(self, records: Sequence[Any]) -> list[_Checked]:
         now = datetime.now(UTC)
         batches, problems = group_by_model(records, self.limits)
@@ -273,19 +263,40 @@ class IngestTransaction:
         self._stored.append((stored, len(records)))
         return IngestResult(received=len(records), stored=sum(len(rows) for _, rows in stored))
 
+    def check_features(self, records: Sequence[Any]) -> FeatureCells | None:
+        """Check ``records`` as ``predictions`` would (422 naming every bad one) and keep their
+        checked features, to be stored later with the fields of another message
+        (``predictions_with``). A schema inferred from these records is stored now, so the
+        features stay valid (and the model's next batches are checked against it). None when
+        the records are of several models."""
+        svc = self.service
+        checked = svc._check(records)
+        if len(checked) != 1 or len(checked[0].rows) != len(records):
+            return None
+        item = checked[0]
+        rows = item.rows
+        if item.inferred:
+            record = svc.models.ensure_in(self.conn, item.model, item.schema)
+            if record.schema != item.schema:
+                raise _SchemaMoved
+            rows = [r._replace(model_id=record.id) for r in rows]
+        return FeatureCells.of(item.model, rows)
+
     def predictions_with(self, cells: FeatureCells, records: Sequence[Any]) -> IngestResult:
         """Store ``records`` with the features ``check_features`` checked earlier, checking
         only their other fields (422 naming every bad one). Raises ``StaleFeatures`` when the
         model is not the one the features were checked for."""
         svc = self.service
         record = svc.models.get(cells.model)
-        if record is None or record.id != cells.model_id or not record.schema:
+        # a model made by this very transaction (its first request) is not in the cache yet
+        model_id = record.id if record else svc.models.id_in(self.conn, cells.model)
+        if model_id != cells.model_id:
             raise StaleFeatures(f"model {cells.model!r} changed since its features were checked")
         rows, problems = rows_with_features(cells, records, svc.limits, datetime.now(UTC))
         if problems:
             svc.metrics.rejected("invalid_record", len({p.index for p in problems}) or 1)
         else:
-            problems = svc._label_caps(record.id, list(range(len(rows))), rows)
+            problems = svc._label_caps(cells.model_id, list(range(len(rows))), rows)
             for p in problems:
                 svc.metrics.rejected(f"cardinality_{p.field}")
         if problems:
@@ -295,7 +306,7 @@ class IngestTransaction:
                 problems,
             )
         svc.partitions.ensure({r.ts.astimezone(UTC).date() for r in rows})
-        checked = _Checked(cells.model, record.schema, False, first_per_id(rows))
+        checked = _Checked(cells.model, FeatureSchema(), False, first_per_id(rows))
         stored = svc._store_in(self.conn, [checked])
         self._stored.append((stored, len(records)))
         return IngestResult(received=len(records), stored=sum(len(r) for _, r in stored))

@@ -196,20 +196,21 @@ class KServeReceiver:
                     outcome.records.append(halves.records(call))
                     outcome.paired += 1
                 else:
-                    self._arrive(conn, call, outcome)
+                    self._arrive(tx, call, outcome)
             outcome.stored = _stored(tx, outcome.records)
         self._pending += outcome.pending - outcome.paired
         self.metrics.unpaired(SOURCE, "pending_full", outcome.unpaired)
         self.metrics.dropped(SOURCE, "duplicate", outcome.duplicates)
         return outcome
 
-    def _arrive(self, conn: Connection, call: Call, outcome: Outcome) -> None:
+    def _arrive(self, tx: IngestTransaction, call: Call, outcome: Outcome) -> None:
         """One half of a call: complete the call if its other half waits, else keep it.
 
         A response (most often the second half) first takes the request that waits for it. A
         request (most often the first) is checked and kept at once: kept with its checked
         features, so bad ones are refused when they arrive and never walked again; when its
         response was waiting after all, ``keep`` returns it and the call is completed."""
+        conn = tx.conn
         half = call.request or call.response
         assert half is not None
         other = pending.other_half(half.half)
@@ -220,7 +221,7 @@ class KServeReceiver:
                 outcome.paired += 1
                 return
         else:
-            half.checked = self.ingest.check_features(
+            half.checked = tx.check_features(
                 payloads.join_records(call.key, half.rows, None, halves.common(half))
             )
         kept = pending.keep(

@@ -124,6 +124,11 @@ class ModelStore:
         self.invalidate(name)
         return ModelRecord.from_row(row)
 
+    def id_in(self, conn: Connection, name: str) -> int | None:
+        """Inside the caller's transaction: the model's id, or None."""
+        found = conn.execute(select(models.c.id).where(models.c.name == name)).scalar()
+        return int(found) if found is not None else None
+
     def ensure(self, name: str) -> ModelRecord:
         """The model row, created (with no schema) if missing, in a transaction of its own."""
         with translate_errors(), self.engine.begin() as conn:
