@@ -146,3 +146,18 @@ def test_a_batch_pairs_waiting_requests_in_one_store(
     )
     assert (r.json()["paired"], r.json()["stored"]) == (2, 4)
     assert [row[0] for row in stored(services)] == ["b1:0", "b1:1", "b2:0", "b2:1"]
+
+
+def test_a_request_of_a_model_without_a_schema_stores_the_inferred_one_when_it_arrives(
+    client: TestClient, services: Services
+) -> None:
+    body = {"instances": [{"amount": 1.5, "country": "DE"}, {"amount": 2.0, "country": "FR"}]}
+    send(client, fx.kserve_headers("s1", "request", service="fraud"), body)
+    schema = services.models.require("fraud").schema
+    assert (schema.numeric_names, schema.categorical_names) == (["amount"], ["country"])
+    assert waiting_request(services)["checked"] is not None
+    r = send(client, fx.kserve_headers("s1", "response", service="fraud"), {"predictions": [0, 1]})
+    assert r.json()["stored"] == 2
+    with services.engine.connect() as conn:
+        rows = conn.execute(text("SELECT num, cat FROM predictions ORDER BY 1")).all()
+    assert [tuple(r) for r in rows] == [([1.5], ["DE"]), ([2.0], ["FR"])]
