@@ -271,7 +271,17 @@ def _flatten(data: Any, field: str) -> list[Any]:
     return out
 
 
+_KINDS = {"BOOL": frozenset({bool}), "BYTES": frozenset({str})}
+_NUMBERS = frozenset({int, float})
+
+
 def _check_datatype(flat: Sequence[Any], datatype: str, field: str) -> None:
+    kinds = set(map(type, flat))  # the common case, checked in one pass: all of the right type
+    if kinds <= _KINDS.get(datatype, _NUMBERS) and (
+        datatype not in _INTEGER_TYPES or float not in kinds
+    ):
+        return
+
     def bad(index: int, what: str) -> ValidationFailed:
         return _invalid(f"{field}[{index}]", f"is {what}; datatype {datatype} needs another kind")
 
