@@ -67,6 +67,22 @@ class FeatureCells:
             [u for p in parts for u in p.unknown],
         )
 
+    def split(self, sizes: Sequence[int]) -> list[FeatureCells]:
+        """The batches ``joined`` made this of, by their numbers of rows."""
+        if sum(sizes) != len(self):
+            raise ValueError("the sizes must add up to the rows")
+        out: list[FeatureCells] = []
+        at = 0
+        for n in sizes:
+            part = slice(at, at + n)
+            out.append(
+                FeatureCells(
+                    self.model, self.model_id, self.num[part], self.cat[part], self.unknown[part]
+                )
+            )
+            at += n
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """A JSON form: the arrays as one compressed base64 string each, plus each row's
         length (-1: no array), so keeping a call's features costs PostgreSQL one short string,

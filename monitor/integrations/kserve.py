@@ -188,6 +188,8 @@ class KServeReceiver:
         outcome = Outcome()
         with self.ingest.transaction() as tx:
             conn = tx.conn
+            if options.mode == "all":
+                _check_requests(tx, [c.request for c in calls if c.request and not c.complete])
             for call in sorted(calls, key=lambda c: (c.model, c.key)):  # lock order
                 if options.mode != "all":
                     outcome.records.append(halves.records(call))
@@ -207,9 +209,9 @@ class KServeReceiver:
         """One half of a call: complete the call if its other half waits, else keep it.
 
         A response (most often the second half) first takes the request that waits for it. A
-        request (most often the first) is checked and kept at once: kept with its checked
-        features, so bad ones are refused when they arrive and never walked again; when its
-        response was waiting after all, ``keep`` returns it and the call is completed."""
+        request (most often the first) is kept at once, with the features ``_check_requests``
+        checked; when its response was waiting after all, ``keep`` returns it and the call is
+        completed."""
         conn = tx.conn
         half = call.request or call.response
         assert half is not None
@@ -220,10 +222,6 @@ class KServeReceiver:
                 outcome.records.append(halves.records(call.with_waiting(other, waiting)))
                 outcome.paired += 1
                 return
-        else:
-            half.checked = tx.check_features(
-                payloads.join_records(call.key, half.rows, None, halves.common(half))
-            )
         kept = pending.keep(
             conn,
             SOURCE,
@@ -335,6 +333,21 @@ def _error_rows(data: Any) -> list[dict[str, Any]] | None:
         return payloads.decode_response(data)
     except ClientError:
         return None
+
+
+def _check_requests(tx: IngestTransaction, requests: Sequence[Half]) -> None:
+    """Check the features of requests that may wait, all of a model's in one go, so bad ones
+    are refused when they arrive (not when their response does: that one would be blamed) and
+    a request waits as its checked features, never walked again."""
+    by_model: dict[str, list[Half]] = {}
+    for h in requests:
+        by_model.setdefault(h.model, []).append(h)
+    for group in by_model.values():
+        parts = [payloads.join_records(h.key, h.rows, None, halves.common(h)) for h in group]
+        cells = tx.check_features([r for p in parts for r in p])
+        if cells is not None:
+            for h, c in zip(group, cells.split([len(p) for p in parts]), strict=True):
+                h.checked = c
 
 
 def _call(p: pending.Pending) -> Call:

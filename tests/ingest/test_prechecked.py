@@ -53,3 +53,8 @@ def test_a_bad_field_is_named_with_its_record() -> None:
     rows, problems = rows_with_features(cells(), records, Limits(), datetime.now(UTC))
     assert rows == []
     assert [(p.index, p.field) for p in problems] == [(1, "latency_ms")]
+
+
+def test_split_gives_back_the_joined_batches() -> None:
+    one, two = cells(), cells()
+    assert FeatureCells.joined([one, two]).split([2, 2]) == [one, two]
