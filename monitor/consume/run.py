@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from monitor.config import Settings
 from monitor.consume.loop import Consumer, LoopSettings, Store
 from monitor.consume.metrics import ConsumerMetrics
-from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic
+from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic, models_of
 from monitor.consume.source import Source, SourceOptions, open_source
 from monitor.consume.units import Decoder, RecordsDecoder
 from monitor.errors import ConfigError
@@ -58,7 +59,12 @@ class ConsumeOptions:
 
 
 def build_store(
-    settings: Settings, engine: Engine, registry: CollectorRegistry, payload: str, kind: str
+    settings: Settings,
+    engine: Engine,
+    registry: CollectorRegistry,
+    payload: str,
+    kind: str,
+    topics: Sequence[str] = (),
 ) -> tuple[Decoder, Store]:
     """The decoder and the store for a payload format, on the ingest path only: the consumer
     exports its own counters, not the results the service's /metrics already serves (two
@@ -67,7 +73,8 @@ def build_store(
     metrics = IngestMetrics(registry)
     ingest = IngestService(engine, models, Partitions(engine), limits_from(settings), metrics)
     if payload == "seldon":
-        return SeldonDecoder(), PairingStore(KServeReceiver(ingest, models, settings, metrics))
+        decoder = SeldonDecoder(models_of(topics))
+        return decoder, PairingStore(KServeReceiver(ingest, models, settings, metrics))
     return RecordsDecoder(), partial(ingest.predictions, kind=f"consumer_{kind}")
 
 
@@ -92,7 +99,9 @@ async def _main(settings: Settings, options: ConsumeOptions, url: str) -> None:
     engine = make_engine(url, pool_size=2, statement_timeout_ms=settings.statement_timeout_ms)
     payload = options.payload_format()  # before a source exists: a bad choice leaks nothing
     source = open_source(options.source)
-    decoder, store = build_store(settings, engine, registry, payload, source.kind)
+    decoder, store = build_store(
+        settings, engine, registry, payload, source.kind, options.source.topics
+    )
     metrics = ConsumerMetrics(registry)
     server = None
     if options.metrics_port is not None:

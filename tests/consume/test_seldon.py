@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from monitor.consume.loop import Consumer
 from monitor.consume.metrics import ConsumerMetrics
-from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic
+from monitor.consume.seldon import PairingStore, SeldonDecoder, is_seldon_topic, models_of
 from monitor.integrations import oip_proto
 from monitor.schemas import ModelConfig
 from monitor.services import Services
@@ -98,12 +98,13 @@ async def publish(kafka: KafkaBroker, topic: str, request_id: str, value: bytes,
     )
 
 
-def consumer(services: Services, kafka: KafkaBroker, topics: tuple[str, str],
+def consumer(services: Services, kafka: KafkaBroker, topics: tuple[str, ...],
              registry: CollectorRegistry) -> Any:  # fmt: skip
     async def make() -> Consumer:
         source = await started(source_options(kafka, topics[0], topics=topics))
         store = PairingStore(services.kserve)
-        return Consumer(source, SeldonDecoder(), store, ConsumerMetrics(registry), FAST)
+        decoder = SeldonDecoder(models_of(topics))
+        return Consumer(source, decoder, store, ConsumerMetrics(registry), FAST)
 
     return make()
 
@@ -215,6 +216,45 @@ def test_json_values_and_error_outputs_are_read_as_seldon_writes_them(
 
 
 @pytest.mark.usefixtures("iris")
+def test_a_call_on_the_errors_topic_is_stored_as_failed_at_once(
+    spec: tuple[Any, Any], kafka: KafkaBroker, topics: tuple[str, str], services: Services
+) -> None:
+    """What the model gateway writes when the model fails (``produce(..., errorTopic=true)``):
+    the request's key and headers plus ``seldon-pipeline-errors: <model>``, the error text as
+    the value, on the namespace's ``errors.errors`` topic. Another model's error is skipped."""
+    inputs, outputs = topics
+    errors = inputs.replace(f".model.{MODEL}.inputs", ".errors.errors")
+    asyncio.run(kafka.create(errors))
+    failure = b"rpc error: code = Internal desc = builtins.ValueError: cannot reshape array"
+
+    async def scenario() -> None:
+        await publish(kafka, inputs, "e1", request_message(spec, "e1", ROWS))
+        await publish(kafka, errors, "e1", failure, **{"seldon-pipeline-errors": MODEL})
+        await publish(kafka, inputs, "j1", request_message(spec, "j1", ROWS[:1]))
+        await publish(kafka, outputs, "j1", response_message(spec, "j1", [1]))
+        await publish(kafka, errors, "w1", failure, **{"seldon-pipeline-errors": "wine"})
+        registry = CollectorRegistry()
+        c = await consumer(services, kafka, (inputs, outputs, errors), registry)
+        labels = {"source": "kafka", "topic": errors}
+
+        def errors_acked() -> bool:  # the skipped message too
+            return registry.get_sample_value("monitor_consumer_messages_total", labels) == 2
+
+        await drain(c, lambda: count(services.engine, "predictions") == 3)
+        await drain(c, errors_acked)
+        await c.source.close()
+
+    asyncio.run(scenario())
+    assert [(r[0], r[3]) for r in stored(services)] == [
+        ("e1:0", "error"),
+        ("e1:1", "error"),
+        ("j1:0", "ok"),
+    ]
+    assert count(services.engine, "integration_pending") == 0  # not left to wait for a response
+    assert services.models.get("wine") is None
+
+
+@pytest.mark.usefixtures("iris")
 def test_poison_messages_go_to_the_dead_letter_topic_and_do_not_block(
     spec: tuple[Any, Any], kafka: KafkaBroker, topics: tuple[str, str], services: Services
 ) -> None:
@@ -257,6 +297,9 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_do_not_block(
 def test_only_whole_topic_names_are_seldon_model_topics() -> None:
     assert is_seldon_topic("seldon.default.model.iris.inputs")
     assert is_seldon_topic("acme.prod.model.fraud.v2.outputs")  # any prefix; dots in names
+    assert is_seldon_topic("seldon.default.errors.errors")
+    assert models_of(["seldon.a.model.iris.inputs", "seldon.a.errors.errors"]) == {"iris"}
     for topic in ("seldon.default.model.iris.inputs\n", "seldon.default.pipeline.p.inputs",
-                  "seldon.default.model.iris.inputs.dlq", "predictions"):  # fmt: skip
+                  "seldon.default.model.iris.inputs.dlq", "predictions",
+                  "seldon.default.errors.errors\n"):  # fmt: skip
         assert not is_seldon_topic(topic), topic
