@@ -256,12 +256,14 @@ class IngestTransaction:
         """Check ``records`` (422 naming every bad one) and store them in this transaction."""
         if not records:
             return IngestResult(received=0, stored=0)
+        return self._store(self.service._check(records), len(records))
+
+    def _store(self, checked: list[_Checked], received: int) -> IngestResult:
         svc = self.service
-        checked = svc._check(records)
         svc.partitions.ensure({r.ts.astimezone(UTC).date() for c in checked for r in c.rows})
         stored = svc._store_in(self.conn, checked)
-        self._stored.append((stored, len(records)))
-        return IngestResult(received=len(records), stored=sum(len(rows) for _, rows in stored))
+        self._stored.append((stored, received))
+        return IngestResult(received=received, stored=sum(len(rows) for _, rows in stored))
 
     def check_features(self, records: Sequence[Any]) -> FeatureCells | None:
         """Check ``records`` as ``predictions`` would (422 naming every bad one) and keep their
@@ -305,11 +307,8 @@ class IngestTransaction:
                 "nothing was stored",
                 problems,
             )
-        svc.partitions.ensure({r.ts.astimezone(UTC).date() for r in rows})
         checked = _Checked(cells.model, FeatureSchema(), False, first_per_id(rows))
-        stored = svc._store_in(self.conn, [checked])
-        self._stored.append((stored, len(records)))
-        return IngestResult(received=len(records), stored=sum(len(r) for _, r in stored))
+        return self._store([checked], len(records))
 
     def committed(self) -> None:
         received = stored = 0

@@ -71,31 +71,16 @@ def answer(
     return response.FromString(got.body)
 
 
-class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, receiver: OtlpReceiver, check: Check) -> None:
-        self.receiver, self.check = receiver, check
+class _Export:
+    """One collector service: its ``Export`` call through one of the receiver's signals."""
+
+    def __init__(
+        self, signal: Callable[[Body], Answer], reply: type[Message], check: Check
+    ) -> None:
+        self.signal, self.reply, self.check = signal, reply, check
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        reply = trace_service_pb2.ExportTraceServiceResponse
-        return answer(self.receiver.traces, request, reply, context, self.check)
-
-
-class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, receiver: OtlpReceiver, check: Check) -> None:
-        self.receiver, self.check = receiver, check
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        reply = logs_service_pb2.ExportLogsServiceResponse
-        return answer(self.receiver.logs, request, reply, context, self.check)
-
-
-class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, receiver: OtlpReceiver, check: Check) -> None:
-        self.receiver, self.check = receiver, check
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        reply = metrics_service_pb2.ExportMetricsServiceResponse
-        return answer(self.receiver.metrics_export, request, reply, context, self.check)
+        return answer(self.signal, request, self.reply, context, self.check)
 
 
 def otlp_grpc_server(
@@ -111,9 +96,14 @@ def otlp_grpc_server(
     add_traces = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
     add_logs = logs_service_pb2_grpc.add_LogsServiceServicer_to_server
     add_metrics = metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server
-    add_traces(_Traces(receiver, check), server)  # type: ignore[no-untyped-call]
-    add_logs(_Logs(receiver, check), server)  # type: ignore[no-untyped-call]
-    add_metrics(_Metrics(receiver, check), server)  # type: ignore[no-untyped-call]
+    traces = _Export(receiver.traces, trace_service_pb2.ExportTraceServiceResponse, check)
+    logs = _Export(receiver.logs, logs_service_pb2.ExportLogsServiceResponse, check)
+    metrics = _Export(
+        receiver.metrics_export, metrics_service_pb2.ExportMetricsServiceResponse, check
+    )
+    add_traces(traces, server)  # type: ignore[no-untyped-call]
+    add_logs(logs, server)  # type: ignore[no-untyped-call]
+    add_metrics(metrics, server)  # type: ignore[no-untyped-call]
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
